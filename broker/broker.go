@@ -1,0 +1,397 @@
+// Package broker routes STOMP frames between sessions: topics fan out to
+// every matching subscription, queues hand each message to exactly one
+// consumer. Transports hand it connections through Serve; it knows nothing
+// of sockets or WebSocket.
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stampede-mq/stampede/stomp"
+	"github.com/stampede-mq/stampede/store"
+)
+
+// Options configures a Broker. Zero fields take the defaults listed in
+// DefaultOptions.
+type Options struct {
+	// Limits bound frames read from clients.
+	Limits stomp.Limits
+	// MaxConnections bounds concurrent client connections.
+	MaxConnections int
+	// MaxSubscriptions bounds subscriptions per connection.
+	MaxSubscriptions int
+	// MaxOutboundBytes bounds each connection's outbound queue.
+	MaxOutboundBytes int
+	// HeartbeatMin and HeartbeatMax clamp negotiated heart-beat intervals.
+	HeartbeatMin, HeartbeatMax time.Duration
+	// HeartbeatGrace is how many negotiated intervals a client may stay
+	// silent before it is disconnected.
+	HeartbeatGrace float64
+	// ConnectTimeout is how long a new connection has to send CONNECT.
+	ConnectTimeout time.Duration
+	// MaxRedeliveries is how often a message is redelivered before it is
+	// dead-lettered.
+	MaxRedeliveries int
+	// DefaultPrefetch is the unacked-message limit of client-ack
+	// subscriptions that give no prefetch-count.
+	DefaultPrefetch int
+	// DeadLetterExpired sends expired queue messages to the dead letter
+	// queue instead of dropping them.
+	DeadLetterExpired bool
+	// Authenticate checks CONNECT credentials; nil accepts everyone.
+	Authenticate func(login, passcode string, info ConnInfo) error
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the defaults the broker runs with.
+func DefaultOptions() Options {
+	return Options{
+		Limits:           stomp.DefaultLimits(),
+		MaxConnections:   100000,
+		MaxSubscriptions: 1024,
+		MaxOutboundBytes: 8 << 20,
+		HeartbeatMin:     time.Second,
+		HeartbeatMax:     time.Minute,
+		HeartbeatGrace:   3,
+		ConnectTimeout:   10 * time.Second,
+		MaxRedeliveries:  10,
+		DefaultPrefetch:  1000,
+	}
+}
+
+func (o *Options) fill() {
+	d := DefaultOptions()
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&o.Limits.MaxBodyBytes, d.Limits.MaxBodyBytes)
+	setInt(&o.Limits.MaxHeaderBytes, d.Limits.MaxHeaderBytes)
+	setInt(&o.Limits.MaxHeaders, d.Limits.MaxHeaders)
+	setInt(&o.MaxConnections, d.MaxConnections)
+	setInt(&o.MaxSubscriptions, d.MaxSubscriptions)
+	setInt(&o.MaxOutboundBytes, d.MaxOutboundBytes)
+	setDur(&o.HeartbeatMin, d.HeartbeatMin)
+	setDur(&o.HeartbeatMax, d.HeartbeatMax)
+	setDur(&o.ConnectTimeout, d.ConnectTimeout)
+	setInt(&o.DefaultPrefetch, d.DefaultPrefetch)
+	if o.HeartbeatGrace <= 0 {
+		o.HeartbeatGrace = d.HeartbeatGrace
+	}
+	if o.MaxRedeliveries < 0 {
+		o.MaxRedeliveries = d.MaxRedeliveries
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Broker is the message router. It is safe for concurrent use.
+type Broker struct {
+	opts   Options
+	log    *slog.Logger
+	store  store.Store
+	topics *topicIndex
+	idBase string
+	msgSeq atomic.Uint64
+	conSeq atomic.Uint64
+
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	clientIDs map[string]*session
+	queues    map[string]*queue
+	closing   bool
+	sessWG    sync.WaitGroup
+
+	stats counters
+}
+
+type counters struct {
+	published, delivered, expired, deadLettered atomic.Uint64
+	slowConsumers                               atomic.Uint64
+}
+
+// New returns a broker that keeps persistent messages in st and reloads
+// the queues st already holds.
+func New(opts Options, st store.Store) (*Broker, error) {
+	opts.fill()
+	b := &Broker{
+		opts:      opts,
+		log:       opts.Logger,
+		store:     st,
+		topics:    newTopicIndex(),
+		idBase:    strconv.FormatInt(time.Now().UnixNano(), 36),
+		sessions:  make(map[*session]struct{}),
+		clientIDs: make(map[string]*session),
+		queues:    make(map[string]*queue),
+	}
+	if err := b.recover(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// recover rebuilds queues from the store. Messages that were handed out
+// before and not acked come back marked redelivered.
+func (b *Broker) recover() error {
+	names, err := b.store.Queues()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		q := b.queue(name, true)
+		err := b.store.Each(name, func(r *store.Record) error {
+			m := &message{
+				id: r.ID, destination: name, priority: min(r.Priority, 9),
+				expires: r.Expires, timestamp: r.Timestamp, persistent: true,
+				deliveries: r.Deliveries, seq: r.Seq,
+			}
+			for _, h := range r.Headers {
+				m.headers = append(m.headers, stomp.Header{Key: h[0], Value: h[1]})
+			}
+			m.wire = append(r.Body[:len(r.Body):len(r.Body)], 0)
+			m.binary = !utf8.Valid(r.Body)
+			q.pushBack(m)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Broker) nextMessageID() string {
+	return b.idBase + "-" + strconv.FormatUint(b.msgSeq.Add(1), 10)
+}
+
+// queue returns the named queue, creating it when create is set.
+func (b *Broker) queue(name string, create bool) *queue {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queues[name]
+	if q == nil && create {
+		q = &queue{b: b, name: name}
+		b.queues[name] = q
+	}
+	return q
+}
+
+func (b *Broker) dropQueue(q *queue) {
+	b.mu.Lock()
+	if b.queues[q.name] == q {
+		delete(b.queues, q.name)
+	}
+	b.mu.Unlock()
+}
+
+// publish routes messages to their destinations: queues keep them, topics
+// fan them out. Persistent queue messages are stored first, so a receipt
+// sent after publish returns means the message is safe.
+func (b *Broker) publish(ms []*message) error {
+	var stored []*store.Record
+	for _, m := range ms {
+		if m.persistent && isQueue(m.destination) {
+			stored = append(stored, m.record())
+		}
+	}
+	if len(stored) > 0 {
+		if err := b.store.Append(stored); err != nil {
+			return err
+		}
+		i := 0
+		for _, m := range ms {
+			if m.persistent && isQueue(m.destination) {
+				m.seq = stored[i].Seq
+				i++
+			}
+		}
+	}
+	var subs []*topicSub
+	for _, m := range ms {
+		b.stats.published.Add(1)
+		if isQueue(m.destination) {
+			b.queue(m.destination, true).enqueue(m)
+			continue
+		}
+		subs = b.topics.match(m.destination, subs[:0])
+		for _, sub := range subs {
+			if sub.deliver(m) {
+				b.stats.delivered.Add(1)
+				continue
+			}
+			b.stats.slowConsumers.Add(1)
+			sub.s.fail("slow consumer: subscription "+sub.id+" cannot keep up", "")
+		}
+	}
+	return nil
+}
+
+func (m *message) record() *store.Record {
+	r := &store.Record{
+		Queue: m.destination, ID: m.id, Body: m.wire[:m.bodyLen()],
+		Priority: m.priority, Expires: m.expires, Timestamp: m.timestamp,
+		Deliveries: m.deliveries,
+	}
+	r.Headers = make([][2]string, len(m.headers))
+	for i, h := range m.headers {
+		r.Headers[i] = [2]string{h.Key, h.Value}
+	}
+	return r
+}
+
+// apply carries out what a queue change left to do once its lock is
+// released: store updates and dead letters.
+func (b *Broker) apply(q *queue, fx *effects) {
+	b.stats.expired.Add(uint64(fx.expired))
+	for _, m := range fx.deletes {
+		b.storeDelete(m)
+	}
+	for _, m := range fx.redeliver {
+		if err := b.store.SetDeliveries(m.destination, m.seq, m.deliveries); err != nil {
+			b.log.Error("store update failed", "queue", m.destination, "err", err)
+		}
+	}
+	for _, d := range fx.dead {
+		b.storeDelete(d.m)
+		dlq, ok := dlqName(d.m.destination)
+		if !ok || q.temp {
+			b.log.Warn("message dropped: no dead letter queue", "queue", q.name, "reason", d.reason)
+			continue
+		}
+		b.stats.deadLettered.Add(1)
+		dm := d.m.withDestination(b.nextMessageID(), dlq, deathHeaders(d.m.destination, d.reason)...)
+		if err := b.publish([]*message{dm}); err != nil {
+			b.log.Error("dead-lettering failed", "queue", q.name, "err", err)
+		}
+	}
+}
+
+func (b *Broker) storeDelete(m *message) {
+	if !m.persistent || m.seq == 0 {
+		return
+	}
+	if err := b.store.Delete(m.destination, m.seq); err != nil {
+		b.log.Error("store delete failed", "queue", m.destination, "err", err)
+	}
+}
+
+// Serve runs one client connection until it ends. It returns after the
+// session has been cleaned up and the transport closed.
+func (b *Broker) Serve(t Transport) {
+	s := newSession(b, t)
+	b.mu.Lock()
+	refuse := ""
+	switch {
+	case b.closing:
+		refuse = "server shutting down"
+	case len(b.sessions) >= b.opts.MaxConnections:
+		refuse = "connection limit reached (max " + strconv.Itoa(b.opts.MaxConnections) + ")"
+	default:
+		b.sessions[s] = struct{}{}
+		b.sessWG.Add(1)
+	}
+	b.mu.Unlock()
+	if refuse != "" {
+		s.refuse(refuse)
+		return
+	}
+	defer b.sessWG.Done()
+	s.run()
+	b.mu.Lock()
+	delete(b.sessions, s)
+	if s.clientID != "" && b.clientIDs[s.clientID] == s {
+		delete(b.clientIDs, s.clientID)
+	}
+	b.mu.Unlock()
+}
+
+// claimClientID registers a CONNECT client-id; a second live connection
+// with the same id is refused.
+func (b *Broker) claimClientID(id string, s *session) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if other, ok := b.clientIDs[id]; ok && other != s {
+		return false
+	}
+	b.clientIDs[id] = s
+	return true
+}
+
+// Shutdown stops taking connections, tells every client "server shutting
+// down" after the frames already queued for it, and waits for sessions to
+// end until ctx is done, when it closes the rest outright.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.mu.Lock()
+	b.closing = true
+	all := make([]*session, 0, len(b.sessions))
+	for s := range b.sessions {
+		all = append(all, s)
+	}
+	b.mu.Unlock()
+	for _, s := range all {
+		s.fail("server shutting down", "")
+	}
+	done := make(chan struct{})
+	go func() {
+		b.sessWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, s := range all {
+			s.t.Close()
+		}
+		<-done
+		return errors.New("shutdown: sessions closed before their frames were flushed")
+	}
+}
+
+// Stats is a snapshot of broker-wide figures.
+type Stats struct {
+	Connections   int
+	Queues        []QueueStats
+	Subscriptions int // topic subscriptions
+	Published     uint64
+	Delivered     uint64
+	Expired       uint64
+	DeadLettered  uint64
+	SlowConsumers uint64
+}
+
+// Stats returns current figures.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	st := Stats{Connections: len(b.sessions)}
+	qs := make([]*queue, 0, len(b.queues))
+	for _, q := range b.queues {
+		qs = append(qs, q)
+	}
+	b.mu.Unlock()
+	for _, q := range qs {
+		st.Queues = append(st.Queues, q.stats())
+	}
+	st.Subscriptions = b.topics.count()
+	st.Published = b.stats.published.Load()
+	st.Delivered = b.stats.delivered.Load()
+	st.Expired = b.stats.expired.Load()
+	st.DeadLettered = b.stats.deadLettered.Load()
+	st.SlowConsumers = b.stats.slowConsumers.Load()
+	return st
+}

@@ -1,0 +1,308 @@
+package broker
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stampede-mq/stampede/stomp"
+)
+
+func requireHeader(f *stomp.Frame, key string) (string, error) {
+	v, ok := f.Get(key)
+	if !ok {
+		return "", errors.New("missing " + key + " header")
+	}
+	return v, nil
+}
+
+func destinationError(dest string, err error) error {
+	return errors.New(err.Error() + ": " + strconv.Quote(dest))
+}
+
+func (s *session) onSend(f *stomp.Frame) error {
+	dest, err := requireHeader(f, "destination")
+	if err != nil {
+		return err
+	}
+	kind, err := parseDestination(dest, false)
+	if err != nil {
+		return destinationError(dest, err)
+	}
+	var tx *transaction
+	if id, ok := f.Get("transaction"); ok {
+		if tx = s.txs[id]; tx == nil {
+			return errors.New("unknown transaction " + strconv.Quote(id))
+		}
+	}
+	if kind == kindTempQueue {
+		dest = s.tempQueue(dest).name
+	}
+	m := newMessage(s.b.nextMessageID(), dest, f, time.Now())
+	if err := s.rewriteReplyTo(m); err != nil {
+		return err
+	}
+	if tx != nil {
+		tx.actions = append(tx.actions, func() error { return s.b.publish([]*message{m}) })
+		return nil
+	}
+	return s.b.publish([]*message{m})
+}
+
+// rewriteReplyTo turns a reply-to naming one of this connection's
+// temporary queues into a name any connection can send to, and makes
+// sure replies reach this connection.
+func (s *session) rewriteReplyTo(m *message) error {
+	for i, h := range m.headers {
+		if h.Key != "reply-to" || !strings.HasPrefix(h.Value, tempQueuePrefix) {
+			continue
+		}
+		if _, err := parseDestination(h.Value, false); err != nil {
+			return destinationError(h.Value, err)
+		}
+		q := s.tempQueue(h.Value)
+		if !s.subscribedTo(q) {
+			if err := s.subscribeQueue(h.Value, h.Value, q, ackAuto, 0); err != nil {
+				return err
+			}
+		}
+		m.headers[i].Value = q.name
+	}
+	return nil
+}
+
+// tempQueue returns this connection's queue for /temp-queue/NAME.
+func (s *session) tempQueue(dest string) *queue {
+	if q := s.temps[dest]; q != nil {
+		return q
+	}
+	if s.temps == nil {
+		s.temps = make(map[string]*queue)
+	}
+	name := queuePrefix + "tmp." + s.id + "." + strings.TrimPrefix(dest, tempQueuePrefix)
+	q := s.b.queue(name, true)
+	q.temp = true
+	s.temps[dest] = q
+	return q
+}
+
+func (s *session) subscribedTo(q *queue) bool {
+	for _, sub := range s.subs {
+		if sub.cons != nil && sub.cons.q == q {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) onSubscribe(f *stomp.Frame) error {
+	dest, err := requireHeader(f, "destination")
+	if err != nil {
+		return err
+	}
+	id, ok := f.Get("id")
+	if !ok {
+		if s.version >= stomp.V11 {
+			return errors.New("missing id header")
+		}
+		id = dest // STOMP 1.0 subscriptions may go unnamed
+	}
+	if _, dup := s.subs[id]; dup {
+		return errors.New("duplicate subscription id " + strconv.Quote(id))
+	}
+	if len(s.subs) >= s.b.opts.MaxSubscriptions {
+		return errors.New("subscription limit reached (max " + strconv.Itoa(s.b.opts.MaxSubscriptions) + " per connection)")
+	}
+	kind, err := parseDestination(dest, true)
+	if err != nil {
+		return destinationError(dest, err)
+	}
+	var mode ackMode
+	switch a := f.Value("ack"); a {
+	case "", "auto":
+		mode = ackAuto
+	case "client":
+		mode = ackClient
+	case "client-individual":
+		mode = ackIndividual
+	default:
+		return errors.New("invalid ack mode " + strconv.Quote(a))
+	}
+	prefetch := s.b.opts.DefaultPrefetch
+	if p, ok := f.Get("prefetch-count"); ok {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return errors.New("invalid prefetch-count " + strconv.Quote(p))
+		}
+		prefetch = n
+	}
+	switch kind {
+	case kindTopic:
+		s.subNum++
+		ts := &topicSub{
+			s: s, id: id, num: s.subNum, pattern: dest, mode: mode, prefetch: prefetch,
+			wildcard: hasWildcard(dest),
+		}
+		if ts.wildcard {
+			ts.words = strings.Split(strings.TrimPrefix(dest, topicPrefix), ".")
+		}
+		s.addSub(&subscription{id: id, dest: dest, mode: mode, topic: ts}, ts.num)
+		s.b.topics.add(ts)
+		return nil
+	case kindTempQueue:
+		return s.subscribeQueue(id, dest, s.tempQueue(dest), mode, prefetch)
+	default:
+		return s.subscribeQueue(id, dest, s.b.queue(dest, true), mode, prefetch)
+	}
+}
+
+func (s *session) addSub(sub *subscription, num int) {
+	s.subs[sub.id] = sub
+	s.subsByNum[num] = sub
+}
+
+func (s *session) subscribeQueue(id, dest string, q *queue, mode ackMode, prefetch int) error {
+	if _, dup := s.subs[id]; dup {
+		return errors.New("duplicate subscription id " + strconv.Quote(id))
+	}
+	s.subNum++
+	c := &consumer{s: s, q: q, id: id, num: s.subNum, mode: mode, prefetch: prefetch}
+	s.addSub(&subscription{id: id, dest: dest, mode: mode, cons: c}, c.num)
+	q.addConsumer(c)
+	return nil
+}
+
+func (s *session) onUnsubscribe(f *stomp.Frame) error {
+	id, ok := f.Get("id")
+	if !ok {
+		if s.version >= stomp.V11 {
+			return errors.New("missing id header")
+		}
+		if id, ok = f.Get("destination"); !ok {
+			return errors.New("missing id or destination header")
+		}
+	}
+	sub := s.subs[id]
+	if sub == nil {
+		return errors.New("no subscription with id " + strconv.Quote(id))
+	}
+	s.unsubscribe(sub)
+	delete(s.subs, id)
+	return nil
+}
+
+func (s *session) unsubscribe(sub *subscription) {
+	if sub.topic != nil {
+		s.b.topics.remove(sub.topic)
+		delete(s.subsByNum, sub.topic.num)
+		return
+	}
+	delete(s.subsByNum, sub.cons.num)
+	sub.cons.q.removeConsumer(sub.cons)
+}
+
+// ackTarget finds the subscription and delivery an ACK or NACK names: by
+// the ack header's id in 1.2, by message-id (and subscription) before.
+func (s *session) ackTarget(f *stomp.Frame) (*subscription, func(*delivery) bool, error) {
+	if s.version >= stomp.V12 {
+		id, err := requireHeader(f, "id")
+		if err != nil {
+			return nil, nil, err
+		}
+		num, _, _ := strings.Cut(id, "-")
+		n, err := strconv.Atoi(num)
+		sub := s.subsByNum[n]
+		if err != nil || sub == nil || sub.mode == ackAuto {
+			return nil, nil, errors.New("unknown ack id " + strconv.Quote(id))
+		}
+		match := func(d *delivery) bool { return d.ackID == id }
+		if !sub.hasPending(match) {
+			return nil, nil, errors.New("unknown ack id " + strconv.Quote(id))
+		}
+		return sub, match, nil
+	}
+	msgID, err := requireHeader(f, "message-id")
+	if err != nil {
+		return nil, nil, err
+	}
+	match := func(d *delivery) bool { return d.m.id == msgID }
+	subID, hasSub := f.Get("subscription")
+	if !hasSub && s.version >= stomp.V11 {
+		return nil, nil, errors.New("missing subscription header")
+	}
+	for id, sub := range s.subs {
+		if (!hasSub || id == subID) && sub.mode != ackAuto && sub.hasPending(match) {
+			return sub, match, nil
+		}
+	}
+	return nil, nil, errors.New("unknown message-id " + strconv.Quote(msgID))
+}
+
+func (sub *subscription) hasPending(match func(*delivery) bool) bool {
+	if sub.topic != nil {
+		return sub.topic.hasPending(match)
+	}
+	return sub.cons.q.hasPending(sub.cons, match)
+}
+
+func (s *session) onAck(f *stomp.Frame, ack bool) error {
+	var tx *transaction
+	if id, ok := f.Get("transaction"); ok {
+		if tx = s.txs[id]; tx == nil {
+			return errors.New("unknown transaction " + strconv.Quote(id))
+		}
+	}
+	sub, match, err := s.ackTarget(f)
+	if err != nil {
+		return err
+	}
+	cumulative := sub.mode == ackClient
+	requeue := f.Value("requeue") != "false"
+	settle := func() error {
+		if sub.topic != nil {
+			return sub.topic.settle(match, cumulative)
+		}
+		return sub.cons.q.settle(sub.cons, match, cumulative, ack, requeue)
+	}
+	if tx != nil {
+		// Settled at COMMIT; by then an earlier cumulative ACK in the
+		// same transaction may have covered it, which is fine.
+		tx.actions = append(tx.actions, func() error {
+			if err := settle(); err != nil && !errors.Is(err, errUnknownAck) {
+				return err
+			}
+			return nil
+		})
+		return nil
+	}
+	return settle()
+}
+
+func (s *session) onTransaction(f *stomp.Frame) error {
+	id, err := requireHeader(f, "transaction")
+	if err != nil {
+		return err
+	}
+	tx := s.txs[id]
+	if f.Command == stomp.BEGIN {
+		if tx != nil {
+			return errors.New("transaction " + strconv.Quote(id) + " already begun")
+		}
+		s.txs[id] = &transaction{}
+		return nil
+	}
+	if tx == nil {
+		return errors.New("unknown transaction " + strconv.Quote(id))
+	}
+	delete(s.txs, id)
+	if f.Command == stomp.ABORT {
+		return nil
+	}
+	for _, act := range tx.actions {
+		if err := act(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

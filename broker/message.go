@@ -1,0 +1,140 @@
+package broker
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stampede-mq/stampede/stomp"
+)
+
+// message is one published message. Everything but deliveries and the
+// store sequence is immutable once built, so deliveries to many
+// subscribers share it, body included.
+type message struct {
+	id          string
+	destination string
+	headers     []stomp.Header // user headers, as sent
+	wire        []byte         // body followed by the frame's NUL
+	binary      bool           // body is not valid UTF-8
+	priority    uint8
+	expires     int64 // ms since epoch, 0 = never
+	timestamp   int64 // ms since epoch
+	persistent  bool
+
+	// Guarded by the owning queue's lock.
+	deliveries uint32
+	seq        uint64 // store sequence, 0 when not stored
+}
+
+func (m *message) bodyLen() int { return len(m.wire) - 1 }
+
+func (m *message) expired(nowMs int64) bool { return m.expires != 0 && nowMs >= m.expires }
+
+// size approximates the memory a queued message holds.
+func (m *message) size() int {
+	n := len(m.wire) + 96
+	for _, h := range m.headers {
+		n += len(h.Key) + len(h.Value) + 32
+	}
+	return n
+}
+
+// headers a client may not set or that the broker sets itself on MESSAGE.
+func reservedHeader(k string) bool {
+	switch k {
+	case "destination", "message-id", "subscription", "ack", "receipt",
+		"transaction", "content-length", "redelivered", "timestamp":
+		return true
+	}
+	return false
+}
+
+// newMessage builds a message from a SEND frame.
+func newMessage(id, dest string, f *stomp.Frame, now time.Time) *message {
+	nowMs := now.UnixMilli()
+	m := &message{id: id, destination: dest, priority: 4, timestamp: nowMs}
+	m.headers = make([]stomp.Header, 0, len(f.Headers))
+	seen := make(map[string]struct{}, len(f.Headers))
+	for _, h := range f.Headers {
+		if reservedHeader(h.Key) {
+			continue
+		}
+		if _, dup := seen[h.Key]; dup {
+			continue // the first occurrence wins
+		}
+		seen[h.Key] = struct{}{}
+		m.headers = append(m.headers, h)
+		switch h.Key {
+		case "priority":
+			if p, err := strconv.Atoi(h.Value); err == nil {
+				m.priority = uint8(min(max(p, 0), 9))
+			}
+		case "expires":
+			if e, err := strconv.ParseInt(h.Value, 10, 64); err == nil && e > 0 {
+				m.expires = earliest(m.expires, e)
+			}
+		case "expiration":
+			if ttl, err := strconv.ParseInt(h.Value, 10, 64); err == nil && ttl >= 0 {
+				m.expires = earliest(m.expires, nowMs+ttl)
+			}
+		case "persistent":
+			m.persistent = h.Value == "true"
+		}
+	}
+	m.wire = make([]byte, len(f.Body)+1)
+	copy(m.wire, f.Body)
+	m.binary = !utf8.Valid(f.Body)
+	return m
+}
+
+func earliest(cur, e int64) int64 {
+	if cur == 0 || e < cur {
+		return e
+	}
+	return cur
+}
+
+// withDestination returns a copy of m bound for another destination, as
+// a fresh message (dead-lettering); extra headers are added.
+func (m *message) withDestination(id, dest string, extra ...stomp.Header) *message {
+	c := &message{
+		id: id, destination: dest, wire: m.wire, binary: m.binary,
+		priority: m.priority, expires: m.expires, timestamp: m.timestamp,
+		persistent: m.persistent,
+	}
+	c.headers = make([]stomp.Header, 0, len(m.headers)+len(extra))
+	for _, h := range m.headers {
+		drop := false
+		for _, e := range extra {
+			drop = drop || e.Key == h.Key
+		}
+		if !drop {
+			c.headers = append(c.headers, h)
+		}
+	}
+	c.headers = append(c.headers, extra...)
+	return c
+}
+
+// appendMessageHead encodes the MESSAGE head for one delivery.
+func appendMessageHead(dst []byte, m *message, v stomp.Version, subID, ackID string, redelivered bool) []byte {
+	f := stomp.Frame{Command: stomp.MESSAGE, Headers: make([]stomp.Header, 0, len(m.headers)+7)}
+	f.Headers = append(f.Headers,
+		stomp.Header{Key: "destination", Value: m.destination},
+		stomp.Header{Key: "message-id", Value: m.id},
+		stomp.Header{Key: "subscription", Value: subID},
+	)
+	if ackID != "" && v >= stomp.V12 {
+		f.Headers = append(f.Headers, stomp.Header{Key: "ack", Value: ackID})
+	}
+	if redelivered {
+		f.Headers = append(f.Headers, stomp.Header{Key: "redelivered", Value: "true"})
+	}
+	f.Headers = append(f.Headers, m.headers...)
+	f.Headers = append(f.Headers,
+		stomp.Header{Key: "content-length", Value: strconv.Itoa(m.bodyLen())},
+		stomp.Header{Key: "timestamp", Value: strconv.FormatInt(m.timestamp, 10)},
+	)
+	return stomp.AppendHead(dst, &f, v)
+}

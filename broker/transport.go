@@ -1,0 +1,46 @@
+package broker
+
+import "github.com/stampede-mq/stampede/stomp"
+
+// Transport is one client connection as the broker sees it: a byte stream
+// in, whole frames out. The broker knows nothing of sockets or WebSocket
+// messages; transports adapt those to this.
+type Transport interface {
+	// Read returns inbound bytes. Frame and message boundaries carry no
+	// meaning: the broker's decoder takes any split.
+	Read(p []byte) (int, error)
+	// WriteFrames sends frames in order. Only the session's write loop
+	// calls it, never concurrently and never with a lock held.
+	WriteFrames(frames []Outbound) error
+	// Close ends the connection and unblocks Read and WriteFrames.
+	Close() error
+	// Info describes the connection.
+	Info() ConnInfo
+}
+
+// Outbound is one encoded frame: its head (command, headers, blank line)
+// and its body with the terminating NUL. A message fanned out to many
+// subscribers shares one Body slice; only the head differs.
+type Outbound struct {
+	Head []byte
+	Body []byte
+	// Binary is set when the body is not valid UTF-8, so a WebSocket
+	// transport must send the frame as a binary message.
+	Binary bool
+}
+
+// Len is the number of bytes the frame takes on the wire.
+func (o Outbound) Len() int { return len(o.Head) + len(o.Body) }
+
+// ConnInfo describes a client connection.
+type ConnInfo struct {
+	// Transport names the carrier: "tcp", "ws" or "sockjs".
+	Transport string
+	// Subprotocol is the negotiated WebSocket subprotocol, if any.
+	Subprotocol string
+	// RemoteAddr is the peer's address, host:port.
+	RemoteAddr string
+	// Versions, when not empty, bounds the STOMP versions CONNECT may
+	// choose (a WebSocket subprotocol fixes them).
+	Versions []stomp.Version
+}

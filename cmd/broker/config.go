@@ -1,0 +1,101 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/stampede-mq/stampede/broker"
+)
+
+// config is every setting the broker takes from flags or BROKER_* env.
+type config struct {
+	HTTPAddr        string
+	StompAddr       string
+	DataDir         string
+	LogFormat       string
+	LogLevel        string
+	AllowedOrigins  string
+	ShutdownTimeout time.Duration
+	WriteTimeout    time.Duration
+	Broker          broker.Options
+}
+
+// envName maps a flag name to its environment variable.
+func envName(flagName string) string {
+	return "BROKER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads flags, then fills every flag not given on the command
+// line from its BROKER_* environment variable.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
+	c := &config{Broker: broker.DefaultOptions()}
+	o := &c.Broker
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address (WebSocket at /ws, health at /healthz)")
+	fs.StringVar(&c.StompAddr, "stomp", ":61613", "STOMP over TCP listen address; empty disables it")
+	fs.StringVar(&c.DataDir, "data", "./data", "data directory for persistent storage")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated WebSocket origins allowed besides same-host and loopback; * allows all")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "how long one write to a client may block before the connection is dropped")
+	fs.IntVar(&o.Limits.MaxBodyBytes, "max-body-bytes", o.Limits.MaxBodyBytes, "largest frame body accepted")
+	fs.IntVar(&o.Limits.MaxHeaderBytes, "max-header-bytes", o.Limits.MaxHeaderBytes, "largest frame header section accepted")
+	fs.IntVar(&o.Limits.MaxHeaders, "max-headers", o.Limits.MaxHeaders, "most headers accepted in one frame")
+	fs.IntVar(&o.MaxConnections, "max-connections", o.MaxConnections, "most concurrent client connections")
+	fs.IntVar(&o.MaxSubscriptions, "max-subscriptions", o.MaxSubscriptions, "most subscriptions per connection")
+	fs.IntVar(&o.MaxOutboundBytes, "max-outbound-bytes", o.MaxOutboundBytes, "outbound queue bound per connection; slow topic subscribers past it are disconnected")
+	fs.DurationVar(&o.HeartbeatMin, "heartbeat-min", o.HeartbeatMin, "smallest heart-beat interval granted")
+	fs.DurationVar(&o.HeartbeatMax, "heartbeat-max", o.HeartbeatMax, "largest heart-beat interval granted")
+	fs.Float64Var(&o.HeartbeatGrace, "heartbeat-grace", o.HeartbeatGrace, "intervals a client may stay silent before it is disconnected")
+	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", o.ConnectTimeout, "time a new connection has to send CONNECT")
+	fs.IntVar(&o.MaxRedeliveries, "max-redeliveries", o.MaxRedeliveries, "redeliveries before a message goes to /queue/DLQ.NAME")
+	fs.IntVar(&o.DefaultPrefetch, "prefetch", o.DefaultPrefetch, "default prefetch-count of client-ack subscriptions")
+	fs.BoolVar(&o.DeadLetterExpired, "dead-letter-expired", false, "send expired queue messages to the dead letter queue instead of dropping them")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: broker [flags]\n\nEvery flag can also be set with an environment variable: --max-connections is BROKER_MAX_CONNECTIONS.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		if v := getenv(envName(f.Name)); v != "" {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", envName(f.Name), e)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat)
+	}
+	return c, nil
+}
+
+func (c *config) origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}

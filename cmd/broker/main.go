@@ -1,0 +1,139 @@
+// Command broker runs the Stampede STOMP broker: STOMP over WebSocket at
+// /ws on the HTTP listener and plain STOMP over TCP. It only wires the
+// packages together; the behaviour lives in them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/subprotocol"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run starts the broker and blocks until ctx ends; it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "broker:", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	cfg.Broker.Logger = log
+
+	st := store.NewMemory()
+	defer st.Close()
+	b, err := broker.New(cfg.Broker, st)
+	if err != nil {
+		log.Error("cannot start broker", "err", err)
+		return 1
+	}
+
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		log.Error("cannot listen for HTTP", "addr", cfg.HTTPAddr, "err", err)
+		return 1
+	}
+	var stompLn net.Listener
+	if cfg.StompAddr != "" {
+		if stompLn, err = net.Listen("tcp", cfg.StompAddr); err != nil {
+			httpLn.Close()
+			log.Error("cannot listen for STOMP", "addr", cfg.StompAddr, "err", err)
+			return 1
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", subprotocol.NewWebSocketHandler(b, subprotocol.WebSocketOptions{
+		AllowedOrigins: cfg.origins(),
+		Logger:         log,
+		WriteTimeout:   cfg.WriteTimeout,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Stampede STOMP broker. Point a STOMP client at /ws (WebSocket).\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(httpLn) }()
+	fmt.Fprintf(stdout, "Stampede is running.\n  STOMP over WebSocket: %s\n", "ws://"+displayAddr(httpLn.Addr())+"/ws")
+	if stompLn != nil {
+		go func() { errc <- subprotocol.ServeTCP(stompLn, b, log) }()
+		fmt.Fprintf(stdout, "  STOMP over TCP:       tcp://%s\n", displayAddr(stompLn.Addr()))
+	}
+	log.Info("broker started", "http", httpLn.Addr().String(), "stomp", cfg.StompAddr)
+
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errc:
+		log.Error("listener failed", "err", err)
+		code = 1
+	}
+	// Stop accepting first, then let sessions flush and say goodbye.
+	httpLn.Close()
+	if stompLn != nil {
+		stompLn.Close()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := b.Shutdown(sctx); err != nil {
+		log.Warn("shutdown cut short", "err", err)
+	}
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	log.Info("stopped")
+	return code
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// displayAddr turns a listener address into one a client can dial: an
+// unspecified host (":8080") becomes localhost.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
