@@ -1,0 +1,208 @@
+package subprotocol
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	gostomp "github.com/go-stomp/stomp/v3"
+	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/stomp"
+)
+
+// scriptedServer is just enough of a STOMP server for a client library:
+// CONNECTED for CONNECT, MESSAGE to the subscriber of a SEND's destination,
+// RECEIPT for every frame asking for one. It reports each session's
+// ConnInfo and negotiated version.
+type scriptedServer struct {
+	sessions chan<- session
+}
+
+type session struct {
+	info    broker.ConnInfo
+	version stomp.Version
+}
+
+func (s scriptedServer) Serve(tr broker.Transport) {
+	info := tr.Info()
+	version := stomp.V10
+	subs := map[string]string{} // destination → subscription id
+	seq := 0
+	_ = decodeAll(tr, 4096, func(f *stomp.Frame) error {
+		var out []*stomp.Frame
+		switch f.Command {
+		case stomp.CONNECT, stomp.STOMP:
+			for v := range strings.SplitSeq(f.Value("accept-version"), ",") {
+				pv, ok := stomp.ParseVersion(v)
+				if ok && pv > version && (info.Versions == nil || pv == info.Versions[0]) {
+					version = pv
+				}
+			}
+			s.sessions <- session{info, version}
+			out = append(out, stomp.New(stomp.CONNECTED, "version", version.String(), "heart-beat", "0,0"))
+		case stomp.SUBSCRIBE:
+			subs[f.Value("destination")] = f.Value("id")
+		case stomp.SEND:
+			if id, ok := subs[f.Value("destination")]; ok {
+				seq++
+				m := stomp.New(stomp.MESSAGE, "destination", f.Value("destination"), "subscription", id,
+					"message-id", strings.Repeat("m", seq), "content-type", f.Value("content-type"))
+				m.Body = f.Body
+				out = append(out, m)
+			}
+		}
+		if r, ok := f.Get("receipt"); ok {
+			out = append(out, stomp.New(stomp.RECEIPT, "receipt-id", r))
+		}
+		batch := make([]broker.Outbound, len(out))
+		for i, o := range out {
+			batch[i] = outbound(o)
+			batch[i].Head = stomp.AppendHead(nil, o, version)
+		}
+		return tr.WriteFrames(batch)
+	})
+}
+
+func TestDialGoStomp(t *testing.T) {
+	tests := []struct {
+		name        string
+		opts        []DialOption
+		subprotocol string
+		version     gostomp.Version
+	}{
+		{"default offer", nil, "v12.stomp", gostomp.V12},
+		{"v11 offered", []DialOption{WithSubprotocols("v11.stomp")}, "v11.stomp", gostomp.V11},
+		{"bare stomp", []DialOption{WithSubprotocols("stomp")}, "stomp", gostomp.V12},
+		{"no subprotocol header", []DialOption{WithSubprotocols()}, "", gostomp.V12},
+		{"browser-like origin", []DialOption{WithHeader(http.Header{"Origin": {"http://localhost:3000"}})}, "v12.stomp", gostomp.V12},
+	}
+	sessions := make(chan session, 1)
+	url := startWS(t, scriptedServer{sessions}, WebSocketOptions{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			conn, err := Dial(ctx, url, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := gostomp.Connect(conn)
+			if err != nil {
+				conn.Close()
+				t.Fatal(err)
+			}
+			defer sc.MustDisconnect()
+			s := <-sessions
+			if s.info.Subprotocol != tc.subprotocol || sc.Version() != tc.version {
+				t.Errorf("subprotocol %q version %s, want %q %s", s.info.Subprotocol, sc.Version(), tc.subprotocol, tc.version)
+			}
+
+			sub, err := sc.Subscribe("/queue/a", gostomp.AckAuto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bodies := []struct {
+				ctype string
+				body  []byte
+			}{
+				{"text/plain", []byte("hello ☃")},
+				{"application/octet-stream", []byte{0xff, 0x00, 0xfe, 0x01}},
+				{"application/octet-stream", bytes.Repeat([]byte{0xc3}, 10000)}, // larger than go-stomp's write buffer
+			}
+			for _, b := range bodies {
+				// Receipt makes Send wait for the RECEIPT.
+				if err := sc.Send("/queue/a", b.ctype, b.body, gostomp.SendOpt.Receipt); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case m := <-sub.C:
+					if m.Err != nil {
+						t.Fatal(m.Err)
+					}
+					if !bytes.Equal(m.Body, b.body) || m.ContentType != b.ctype {
+						t.Errorf("received %s %q, want %s %q", m.ContentType, trunc(m.Body), b.ctype, trunc(b.body))
+					}
+				case <-ctx.Done():
+					t.Fatal("no MESSAGE")
+				}
+			}
+			if err := sc.Disconnect(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestDialRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []DialOption
+		want string
+	}{
+		{"unknown subprotocol", []DialOption{WithSubprotocols("mqtt")}, "v12.stomp, v11.stomp, v10.stomp"},
+		{"foreign origin", []DialOption{WithHeader(http.Header{"Origin": {"https://evil.example"}})}, "403"},
+	}
+	url := startWS(t, serverFunc(func(broker.Transport) { t.Error("refused handshake was served") }), WebSocketOptions{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := Dial(context.Background(), url, tc.opts...)
+			if err == nil {
+				conn.Close()
+				t.Fatal("Dial succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDialMessageKinds checks that the adapter writes text only for UTF-8
+// and that reads stream message payloads back to back.
+func TestDialMessageKinds(t *testing.T) {
+	type read struct {
+		data   string
+		binary bool
+	}
+	reads := make(chan read, 10)
+	url := startWS(t, serverFunc(func(tr broker.Transport) {
+		ws := tr.(*wsTransport)
+		buf := make([]byte, 64)
+		for {
+			n, err := tr.Read(buf)
+			if n > 0 {
+				reads <- read{string(buf[:n]), ws.in.binary.Load()}
+			}
+			if err != nil {
+				break
+			}
+		}
+		close(reads)
+	}), WebSocketOptions{})
+	conn, err := Dial(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"SEND\n\ntext\x00", "SEND\n\n\xff\x00", "\n"} {
+		if _, err := conn.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	want := []read{{"SEND\n\ntext\x00", false}, {"SEND\n\n\xff\x00", true}, {"\n", false}}
+	var got []read
+	for r := range reads {
+		got = append(got, r)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("reads %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("read %d: %q binary=%v, want %q binary=%v", i, got[i].data, got[i].binary, want[i].data, want[i].binary)
+		}
+	}
+}

@@ -1,0 +1,82 @@
+// Package subprotocol carries STOMP between clients and the broker: STOMP
+// over WebSocket (the v1x.stomp subprotocols, for STOMP.js and other
+// browser clients), plain STOMP over TCP, and a WebSocket dialer that lets
+// Go STOMP clients such as go-stomp talk to the WebSocket endpoint.
+//
+// Each accepted connection becomes a broker.Transport handed to a Server;
+// the transports adapt sockets and WebSocket messages to the broker's byte
+// stream in, whole frames out.
+package subprotocol
+
+import (
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stampede-mq/stampede/broker"
+)
+
+// Server runs one client session on a transport. Serve blocks until the
+// session ends; the caller closes the transport afterwards. The broker
+// satisfies it.
+type Server interface {
+	Serve(t broker.Transport)
+}
+
+// DefaultWriteTimeout bounds one write to a peer unless configured
+// otherwise, so a dead peer cannot hold the session's writer forever.
+const DefaultWriteTimeout = 10 * time.Second
+
+// closeGrace bounds the attempt to send a WebSocket close frame before the
+// socket is torn down, so Close stays prompt even when the peer is stuck.
+const closeGrace = time.Second
+
+// msgReader turns the payloads of successive WebSocket messages into one
+// byte stream. Only one goroutine may call Read; the kind of the latest
+// message may be consulted from any goroutine.
+type msgReader struct {
+	conn   *websocket.Conn
+	cur    io.Reader // the message being read, nil between messages
+	err    error     // sticky: gorilla panics after many reads of a failed conn
+	binary atomic.Bool
+}
+
+func (m *msgReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for m.err == nil {
+		if m.cur == nil {
+			kind, r, err := m.conn.NextReader()
+			if err != nil {
+				m.err = streamError(err)
+				break
+			}
+			m.binary.Store(kind == websocket.BinaryMessage)
+			m.cur = r
+		}
+		n, err := m.cur.Read(p)
+		if err == io.EOF {
+			m.cur = nil
+			if n == 0 {
+				continue // an empty message, or the end of one: go on to the next
+			}
+			return n, nil
+		}
+		if err != nil {
+			m.err = streamError(err)
+		}
+		return n, m.err
+	}
+	return 0, m.err
+}
+
+// streamError maps an orderly WebSocket close to io.EOF, so readers see
+// the end of the stream rather than a failure.
+func streamError(err error) error {
+	if websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
+		return io.EOF
+	}
+	return err
+}

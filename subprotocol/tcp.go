@@ -1,0 +1,159 @@
+package subprotocol
+
+import (
+	"bufio"
+	"errors"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/stampede-mq/stampede/broker"
+)
+
+// Accept backoff bounds: long enough to let a shortage of file
+// descriptors ease, short enough not to stall accepting for long.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+)
+
+// ServeTCP accepts plain STOMP connections (also STOMP over TLS, when ln is
+// a TLS listener) and serves each on its own goroutine with srv. It returns
+// nil once ln is closed, or the first error that is not temporary. Sessions
+// already running are left to srv to end.
+func ServeTCP(ln net.Listener, srv Server, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	// Shared by this listener's connections that cannot use writev.
+	pool := &sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			if isTemporary(err) {
+				delay = min(max(2*delay, minAcceptDelay), maxAcceptDelay)
+				logger.Warn("stomp accept failed; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		go serveTCPConn(newTCPTransport(c, pool), srv, logger)
+	}
+}
+
+func isTemporary(err error) bool {
+	var te interface{ Temporary() bool }
+	return errors.As(err, &te) && te.Temporary()
+}
+
+func serveTCPConn(t *tcpTransport, srv Server, logger *slog.Logger) {
+	defer t.Close()
+	// As net/http does for handlers: one session's bug must not take
+	// down every other connection.
+	defer func() {
+		if p := recover(); p != nil {
+			logger.Error("panic serving stomp connection", "remote", t.info.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	srv.Serve(t)
+}
+
+// tcpTransport is a broker.Transport over a stream socket.
+type tcpTransport struct {
+	conn         net.Conn
+	info         broker.ConnInfo
+	writeTimeout time.Duration
+
+	// Writer side, used only by the session's write loop.
+	writev bool        // conn gathers net.Buffers in one system call
+	vec    net.Buffers // reused between batches
+	pool   *sync.Pool  // *bufio.Writer for conns without writev
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newTCPTransport(c net.Conn, pool *sync.Pool) *tcpTransport {
+	t := &tcpTransport{
+		conn:         c,
+		writeTimeout: DefaultWriteTimeout,
+		pool:         pool,
+		info:         broker.ConnInfo{Transport: "tcp", RemoteAddr: c.RemoteAddr().String()},
+	}
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		t.writev = true
+	}
+	return t
+}
+
+// Read reads from the socket.
+func (t *tcpTransport) Read(p []byte) (int, error) { return t.conn.Read(p) }
+
+// WriteFrames writes the whole batch at once: with writev on plain
+// sockets, so heads and shared bodies go out in one system call without
+// copying, and through a buffer otherwise (a TLS connection would
+// otherwise make a record of every head and body).
+func (t *tcpTransport) WriteFrames(frames []broker.Outbound) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	if t.writeTimeout > 0 {
+		if err := t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
+			return err
+		}
+	}
+	if !t.writev {
+		return t.writeBuffered(frames)
+	}
+	vec := t.vec[:0]
+	for i := range frames {
+		if len(frames[i].Head) > 0 {
+			vec = append(vec, frames[i].Head)
+		}
+		if len(frames[i].Body) > 0 {
+			vec = append(vec, frames[i].Body)
+		}
+	}
+	t.vec = vec
+	_, err := vec.WriteTo(t.conn) // consumes its copy of the slice header only
+	clear(t.vec)                  // let sent bodies be collected
+	t.vec = t.vec[:0]
+	return err
+}
+
+func (t *tcpTransport) writeBuffered(frames []broker.Outbound) error {
+	bw := t.pool.Get().(*bufio.Writer)
+	bw.Reset(t.conn)
+	defer func() {
+		bw.Reset(nil)
+		t.pool.Put(bw)
+	}()
+	for i := range frames {
+		if _, err := bw.Write(frames[i].Head); err != nil {
+			return err
+		}
+		if _, err := bw.Write(frames[i].Body); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// Close closes the socket, unblocking Read and WriteFrames. It is safe to
+// call repeatedly and concurrently.
+func (t *tcpTransport) Close() error {
+	t.closeOnce.Do(func() { t.closeErr = t.conn.Close() })
+	return t.closeErr
+}
+
+// Info describes the connection.
+func (t *tcpTransport) Info() broker.ConnInfo { return t.info }

@@ -1,0 +1,314 @@
+package subprotocol
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/stomp"
+)
+
+// The WebSocket subprotocols a client may offer. The versioned ones fix
+// the STOMP version; the bare one leaves it to CONNECT's accept-version.
+// supported is what a refused client is told.
+const (
+	protoV12  = "v12.stomp"
+	protoV11  = "v11.stomp"
+	protoV10  = "v10.stomp"
+	protoAny  = "stomp"
+	supported = protoV12 + ", " + protoV11 + ", " + protoV10 + " (or " + protoAny + " for any version)"
+)
+
+// WebSocketOptions configures NewWebSocketHandler. The zero value serves
+// same-host and loopback origins with the default write timeout.
+type WebSocketOptions struct {
+	// AllowedOrigins lists the browser origins allowed besides the
+	// broker's own host and loopback, as "scheme://host[:port]"; "*"
+	// allows every origin.
+	AllowedOrigins []string
+	// Logger receives refused handshakes; nil discards them.
+	Logger *slog.Logger
+	// WriteTimeout bounds each message written to the client; zero means
+	// DefaultWriteTimeout and a negative value means no limit.
+	WriteTimeout time.Duration
+}
+
+// NewWebSocketHandler returns the handler for STOMP over WebSocket (mounted
+// at /ws). It checks the Origin, negotiates the subprotocol, upgrades the
+// connection and hands it to srv, returning when srv.Serve does.
+func NewWebSocketHandler(srv Server, opts WebSocketOptions) http.Handler {
+	h := &wsHandler{
+		srv:          srv,
+		log:          opts.Logger,
+		writeTimeout: writeTimeout(opts.WriteTimeout),
+		allowed:      make(map[string]bool, len(opts.AllowedOrigins)),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	for _, o := range opts.AllowedOrigins {
+		o = normalizeOrigin(o)
+		switch {
+		case o == "*":
+			h.allowAll = true
+		case o == "":
+		default:
+			if !strings.Contains(o, "://") && o != "null" {
+				h.log.Warn("allowed origin has no scheme and will never match; write it as scheme://host[:port]", "origin", o)
+			}
+			h.allowed[o] = true
+		}
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: h.writeTimeout,
+		// The write buffer is only held while a message is being
+		// written, which matters with many mostly idle connections.
+		WriteBufferSize: 32 << 10,
+		WriteBufferPool: &sync.Pool{},
+		// Origin was checked before Upgrade, with its own response.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error:       h.handshakeError,
+	}
+	return h
+}
+
+func writeTimeout(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultWriteTimeout
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+type wsHandler struct {
+	srv          Server
+	log          *slog.Logger
+	writeTimeout time.Duration
+	allowAll     bool
+	allowed      map[string]bool // normalized origins
+	upgrader     websocket.Upgrader
+}
+
+func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.originAllowed(r) {
+		h.log.Info("websocket handshake refused: origin not allowed",
+			"origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	proto, versions, ok := negotiate(r.Header)
+	if !ok {
+		h.log.Info("websocket handshake refused: no supported subprotocol",
+			"offered", r.Header.Values("Sec-Websocket-Protocol"), "remote", r.RemoteAddr)
+		http.Error(w, "no supported WebSocket subprotocol offered; supported: "+supported, http.StatusBadRequest)
+		return
+	}
+	var respHeader http.Header
+	if proto != "" {
+		// With Upgrader.Subprotocols unset, gorilla echoes this header.
+		respHeader = http.Header{"Sec-Websocket-Protocol": {proto}}
+	}
+	conn, err := h.upgrader.Upgrade(w, r, respHeader)
+	if err != nil {
+		return // Upgrade has answered the request
+	}
+	t := &wsTransport{
+		in:           msgReader{conn: conn},
+		conn:         conn,
+		writeTimeout: h.writeTimeout,
+		info: broker.ConnInfo{
+			Transport:   "ws",
+			Subprotocol: proto,
+			RemoteAddr:  r.RemoteAddr,
+			Versions:    versions,
+		},
+	}
+	defer t.Close()
+	h.srv.Serve(t)
+}
+
+func (h *wsHandler) handshakeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	h.log.Debug("websocket handshake failed", "status", status, "err", reason, "remote", r.RemoteAddr)
+	w.Header().Set("Sec-Websocket-Version", "13")
+	http.Error(w, reason.Error(), status)
+}
+
+// negotiate picks the subprotocol from the client's offer and the STOMP
+// versions it allows. No offer at all is accepted (STOMP.js and many tools
+// send none) and yields proto "". ok is false when every offered token is
+// unknown.
+func negotiate(h http.Header) (proto string, versions []stomp.Version, ok bool) {
+	offered, best := false, 0
+	for _, line := range h.Values("Sec-Websocket-Protocol") {
+		for tok := range strings.SplitSeq(line, ",") {
+			tok = strings.TrimSpace(tok)
+			if tok == "" {
+				continue
+			}
+			offered = true
+			if r := protoRank(tok); r > best {
+				best, proto = r, tok
+			}
+		}
+	}
+	if !offered {
+		return "", nil, true
+	}
+	switch proto {
+	case protoV12:
+		versions = []stomp.Version{stomp.V12}
+	case protoV11:
+		versions = []stomp.Version{stomp.V11}
+	case protoV10:
+		versions = []stomp.Version{stomp.V10}
+	}
+	return proto, versions, best > 0
+}
+
+// protoRank orders the known subprotocols, best highest; 0 is unknown.
+func protoRank(p string) int {
+	switch p {
+	case protoV12:
+		return 4
+	case protoV11:
+		return 3
+	case protoV10:
+		return 2
+	case protoAny:
+		return 1
+	}
+	return 0
+}
+
+// originAllowed applies the Origin policy. A request without Origin comes
+// from a non-browser client, which cross-site rules do not concern.
+func (h *wsHandler) originAllowed(r *http.Request) bool {
+	values := r.Header.Values("Origin")
+	if len(values) == 0 {
+		return true
+	}
+	if h.allowAll || h.allowed[normalizeOrigin(values[0])] {
+		return true
+	}
+	u, err := url.Parse(values[0])
+	if err != nil || u.Host == "" {
+		return false // includes the opaque origin "null"
+	}
+	return isLoopback(u.Hostname()) || sameHost(u, r.Host)
+}
+
+func normalizeOrigin(o string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
+}
+
+// isLoopback reports whether host names this machine: a page served from
+// localhost is the developer's own.
+func isLoopback(host string) bool {
+	host = strings.ToLower(host)
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true // RFC 6761: browsers resolve these to loopback
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// sameHost reports whether the origin names the host the request was sent
+// to. A request Host without a port stands for the default port of the
+// scheme the client used, which behind a TLS-terminating proxy is not
+// knowable here, so only an origin port that is itself a default matches.
+func sameHost(origin *url.URL, reqHost string) bool {
+	req := url.URL{Host: reqHost}
+	if !strings.EqualFold(origin.Hostname(), req.Hostname()) {
+		return false
+	}
+	op := origin.Port()
+	if op == "" {
+		switch strings.ToLower(origin.Scheme) {
+		case "http", "ws":
+			op = "80"
+		case "https", "wss":
+			op = "443"
+		}
+	}
+	if rp := req.Port(); rp != "" {
+		return op == rp
+	}
+	return op == "80" || op == "443"
+}
+
+// wsTransport is a broker.Transport over one WebSocket connection.
+type wsTransport struct {
+	in           msgReader
+	conn         *websocket.Conn
+	writeTimeout time.Duration
+	info         broker.ConnInfo
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Read streams the payloads of the client's messages, whatever their
+// boundaries; the broker's decoder enforces frame limits as bytes arrive.
+func (t *wsTransport) Read(p []byte) (int, error) { return t.in.Read(p) }
+
+// WriteFrames sends each frame as one message. Text is used only when it
+// is safe and wanted: browsers drop the connection on a text message that
+// is not UTF-8, and a client that writes binary expects binary back.
+func (t *wsTransport) WriteFrames(frames []broker.Outbound) error {
+	for i := range frames {
+		f := &frames[i]
+		if f.Len() == 0 {
+			continue
+		}
+		kind := websocket.TextMessage
+		if f.Binary || t.in.binary.Load() || !utf8.Valid(f.Head) {
+			kind = websocket.BinaryMessage
+		}
+		if t.writeTimeout > 0 {
+			// Per message, so a long batch to a slow but live peer
+			// is judged by progress, not total size.
+			if err := t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
+				return err
+			}
+		}
+		w, err := t.conn.NextWriter(kind)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(f.Head); err != nil {
+			return err
+		}
+		if _, err := w.Write(f.Body); err != nil {
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close sends a close frame, so a browser sees an orderly end (1000)
+// rather than an abnormal one (1006), then closes the socket, which
+// unblocks Read and WriteFrames. It is safe to call repeatedly and
+// concurrently.
+func (t *wsTransport) Close() error {
+	t.closeOnce.Do(func() {
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+		t.closeErr = t.conn.Close()
+	})
+	return t.closeErr
+}
+
+// Info describes the connection.
+func (t *wsTransport) Info() broker.ConnInfo { return t.info }
