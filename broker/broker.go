@@ -37,7 +37,7 @@ type Options struct {
 	// ConnectTimeout is how long a new connection has to send CONNECT.
 	ConnectTimeout time.Duration
 	// MaxRedeliveries is how often a message is redelivered before it is
-	// dead-lettered.
+	// dead-lettered; negative means never redeliver.
 	MaxRedeliveries int
 	// DefaultPrefetch is the unacked-message limit of client-ack
 	// subscriptions that give no prefetch-count.
@@ -92,8 +92,11 @@ func (o *Options) fill() {
 	if o.HeartbeatGrace <= 0 {
 		o.HeartbeatGrace = d.HeartbeatGrace
 	}
-	if o.MaxRedeliveries < 0 {
+	switch {
+	case o.MaxRedeliveries == 0:
 		o.MaxRedeliveries = d.MaxRedeliveries
+	case o.MaxRedeliveries < 0:
+		o.MaxRedeliveries = 0
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -82,6 +82,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
+	if o.MaxRedeliveries == 0 {
+		o.MaxRedeliveries = -1 // zero on the command line means none
+	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
