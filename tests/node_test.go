@@ -23,6 +23,7 @@ func TestNodeSTOMPJSAck(t *testing.T)         { runNodeScenario(t, "ack") }
 func TestNodeSTOMPJSBinary(t *testing.T)      { runNodeScenario(t, "binary") }
 func TestNodeSTOMPJSHeartbeat(t *testing.T)   { runNodeScenario(t, "heartbeat") }
 func TestNodeSTOMPJSTransaction(t *testing.T) { runNodeScenario(t, "transaction") }
+func TestNodeSTOMPJSFraming(t *testing.T)     { runNodeScenario(t, "framing") }
 
 // jsDeps is where `npm ci` in tests/js puts the client libraries.
 const jsDeps = "js/node_modules"

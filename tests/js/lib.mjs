@@ -56,6 +56,7 @@ export function scenario(name, fn, { timeoutMs = 15000 } = {}) {
     .then(fn)
     .then((result) => {
       if (failed) return;
+      if (process.env.STOMPJS_TRACE) console.error(trace.join('\n'));
       console.log(JSON.stringify({ scenario: name, ok: true, ...(result || {}) }));
       process.exit(0);
     }, fail);

@@ -27,6 +27,10 @@ scenario('topic', async () => {
   check(!!m.headers['message-id'], 'no message-id header');
   check(m.headers['x-trace'] === 'abc 123', `user header x-trace: ${JSON.stringify(m.headers['x-trace'])}`);
   check(m.headers['content-type'] === 'text/plain', `content-type: ${m.headers['content-type']}`);
+  check(m.headers['content-length'] === '11', `content-length: ${m.headers['content-length']}`);
+  // The broker stamps its receive time in ms; same machine, so it is close.
+  const ts = Number(m.headers.timestamp);
+  check(Math.abs(Date.now() - ts) < 10000, `timestamp header: ${JSON.stringify(m.headers.timestamp)}`);
 
   // `*` is exactly one word: a.b.c must not match, a.b must.
   await send(pub, { destination: `/topic/a${uniq}.b.c`, body: 'two words' });
