@@ -2,6 +2,8 @@ package broker
 
 import (
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +27,7 @@ type fakeTransport struct {
 	once    sync.Once
 	dec     *stomp.Decoder
 	block   chan struct{} // when set, writes wait for it to close
+	discard bool          // drop output instead of decoding it
 }
 
 func newFakeTransport() *fakeTransport {
@@ -71,6 +74,9 @@ func (f *fakeTransport) WriteFrames(frames []Outbound) error {
 	case <-f.closed:
 		return io.ErrClosedPipe
 	default:
+	}
+	if f.discard {
+		return nil
 	}
 	for _, o := range frames {
 		wire := append(append([]byte(nil), o.Head...), o.Body...)
@@ -143,7 +149,7 @@ func (c *client) close() {
 	c.ft.Close()
 	select {
 	case <-c.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		c.t.Error("session did not end after its transport closed")
 	}
 }
@@ -192,8 +198,8 @@ func (c *client) expectReceipt() *stomp.Frame {
 				c.t.Fatalf("got %s %v %q, want RECEIPT", f.Command, f.Headers, f.Body)
 			}
 			return f
-		case <-time.After(3 * time.Second):
-			c.t.Fatal("no RECEIPT within 3s")
+		case <-time.After(10 * time.Second):
+			c.t.Fatal("no RECEIPT within 10s")
 		}
 	}
 }
@@ -201,9 +207,10 @@ func (c *client) expectReceipt() *stomp.Frame {
 // expect reads the next frame and checks its command.
 func (c *client) expect(command string) *stomp.Frame {
 	c.t.Helper()
-	f := c.next(3 * time.Second)
+	f := c.next(10 * time.Second)
 	if f == nil {
-		c.t.Fatalf("no %s frame within 3s", command)
+		dumpGoroutines()
+		c.t.Fatalf("no %s frame within 10s", command)
 	}
 	if f.Command != command {
 		c.t.Fatalf("got %s %v %q, want %s", f.Command, f.Headers, f.Body, command)
@@ -224,7 +231,7 @@ func (c *client) expectClosed() {
 	c.t.Helper()
 	select {
 	case <-c.done:
-	case <-time.After(3 * time.Second):
+	case <-time.After(10 * time.Second):
 		c.t.Fatal("session still open")
 	}
 }
@@ -239,4 +246,12 @@ func (c *client) expectError(want string) *stomp.Frame {
 	}
 	c.expectClosed()
 	return f
+}
+
+func dumpGoroutines() {
+	if fn := os.Getenv("STAMPEDE_DUMP"); fn != "" {
+		fh, _ := os.Create(fn)
+		pprof.Lookup("goroutine").WriteTo(fh, 2)
+		fh.Close()
+	}
 }
