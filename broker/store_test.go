@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stampede-mq/stampede/stomp"
+	"github.com/stampede-mq/stampede/store"
+)
+
+func storedCount(t *testing.T, st store.Store, queue string) int {
+	n := 0
+	if err := st.Each(queue, func(*store.Record) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestPersistentMessagesUseTheStore(t *testing.T) {
+	st := store.NewMemory()
+	b, err := New(Options{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, b)
+	publish(c, "/queue/p", "kept", "persistent", "true")
+	publish(c, "/queue/p", "kept too", "persistent", "true", "x-h", "v")
+	publish(c, "/queue/p", "memory only")
+	if n := storedCount(t, st, "/queue/p"); n != 2 {
+		t.Fatalf("store holds %d messages after two persistent sends", n)
+	}
+	subscribe(c, "id", "s", "destination", "/queue/p", "ack", "client-individual")
+	m := c.expect(stomp.MESSAGE)
+	c.expect(stomp.MESSAGE) // delivered, not acked
+	c.send(stomp.ACK, "id", m.Value("ack"), "receipt", "a")
+	c.expectReceipt()
+	if n := storedCount(t, st, "/queue/p"); n != 1 {
+		t.Fatalf("store holds %d messages after an ACK, want 1", n)
+	}
+
+	// A broker started on the same store brings the unacked one back,
+	// marked as delivered before.
+	b2, err := New(Options{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := connect(t, b2)
+	subscribe(d, "id", "s", "destination", "/queue/p")
+	r := d.expect(stomp.MESSAGE)
+	if string(r.Body) != "kept too" || r.Value("redelivered") != "true" || r.Value("x-h") != "v" {
+		t.Fatalf("recovered %q %v", r.Body, r.Headers)
+	}
+	d.expectNothing(50 * time.Millisecond)
+}
