@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -92,8 +92,7 @@ type clientConn struct {
 	in   msgReader
 	conn *websocket.Conn
 
-	closeOnce sync.Once
-	closeErr  error
+	closed atomic.Bool
 }
 
 func (c *clientConn) Read(p []byte) (int, error) { return c.in.Read(p) }
@@ -115,12 +114,13 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Close sends a close frame and closes the socket.
+// Close sends a close frame and closes the socket. Only the first call
+// acts; later ones return nil.
 func (c *clientConn) Close() error {
-	c.closeOnce.Do(func() {
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
-		c.closeErr = c.conn.Close()
-	})
-	return c.closeErr
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = c.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+	return c.conn.Close()
 }

@@ -45,6 +45,12 @@ func (s scriptedServer) Serve(tr broker.Transport) {
 			out = append(out, stomp.New(stomp.CONNECTED, "version", version.String(), "heart-beat", "0,0"))
 		case stomp.SUBSCRIBE:
 			subs[f.Value("destination")] = f.Value("id")
+		case stomp.UNSUBSCRIBE:
+			for d, id := range subs {
+				if id == f.Value("id") {
+					delete(subs, d)
+				}
+			}
 		case stomp.SEND:
 			if id, ok := subs[f.Value("destination")]; ok {
 				seq++
@@ -128,6 +134,9 @@ func TestDialGoStomp(t *testing.T) {
 				case <-ctx.Done():
 					t.Fatal("no MESSAGE")
 				}
+			}
+			if err := sub.Unsubscribe(); err != nil {
+				t.Error(err)
 			}
 			if err := sc.Disconnect(); err != nil {
 				t.Error(err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stampede-mq/stampede/broker"
@@ -18,6 +19,9 @@ const (
 	minAcceptDelay = 5 * time.Millisecond
 	maxAcceptDelay = time.Second
 )
+
+// writeChunk is about how much one write deadline covers; see WriteFrames.
+const writeChunk = 1 << 20
 
 // ServeTCP accepts plain STOMP connections (also STOMP over TLS, when ln is
 // a TLS listener) and serves each on its own goroutine with srv. It returns
@@ -77,8 +81,7 @@ type tcpTransport struct {
 	vec    net.Buffers // reused between batches
 	pool   *sync.Pool  // *bufio.Writer for conns without writev
 
-	closeOnce sync.Once
-	closeErr  error
+	closed atomic.Bool
 }
 
 func newTCPTransport(c net.Conn, pool *sync.Pool) *tcpTransport {
@@ -98,14 +101,29 @@ func newTCPTransport(c net.Conn, pool *sync.Pool) *tcpTransport {
 // Read reads from the socket.
 func (t *tcpTransport) Read(p []byte) (int, error) { return t.conn.Read(p) }
 
-// WriteFrames writes the whole batch at once: with writev on plain
-// sockets, so heads and shared bodies go out in one system call without
-// copying, and through a buffer otherwise (a TLS connection would
-// otherwise make a record of every head and body).
+// WriteFrames writes the batch with as few system calls as it can: with
+// writev on plain sockets, so heads and shared bodies go out together
+// without copying, and through a buffer otherwise (on a TLS connection
+// each head and body would else become a record of its own). A batch
+// larger than writeChunk is written in chunks, each with a fresh deadline,
+// so the deadline catches a peer that makes no progress rather than a
+// slow link with a long queue.
 func (t *tcpTransport) WriteFrames(frames []broker.Outbound) error {
-	if len(frames) == 0 {
-		return nil
+	for len(frames) > 0 {
+		n, size := 1, frames[0].Len()
+		for n < len(frames) && size+frames[n].Len() <= writeChunk {
+			size += frames[n].Len()
+			n++
+		}
+		if err := t.writeChunk(frames[:n]); err != nil {
+			return err
+		}
+		frames = frames[n:]
 	}
+	return nil
+}
+
+func (t *tcpTransport) writeChunk(frames []broker.Outbound) error {
 	if t.writeTimeout > 0 {
 		if err := t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
 			return err
@@ -148,11 +166,13 @@ func (t *tcpTransport) writeBuffered(frames []broker.Outbound) error {
 	return bw.Flush()
 }
 
-// Close closes the socket, unblocking Read and WriteFrames. It is safe to
-// call repeatedly and concurrently.
+// Close closes the socket, unblocking Read and WriteFrames. Only the
+// first call acts; later ones return nil.
 func (t *tcpTransport) Close() error {
-	t.closeOnce.Do(func() { t.closeErr = t.conn.Close() })
-	return t.closeErr
+	if !t.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return t.conn.Close()
 }
 
 // Info describes the connection.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -239,5 +240,63 @@ func TestTCPCloseUnblocks(t *testing.T) {
 	defer c.Close()
 	if err := <-result; !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Read after Close returned %v, want net.ErrClosed", err)
+	}
+}
+
+// TestTCPLargeBatch checks that a batch larger than one write chunk
+// arrives whole and in order, over writev and over the buffered path.
+func TestTCPLargeBatch(t *testing.T) {
+	body := append(bytes.Repeat([]byte("b"), 300<<10), 0)
+	var batch []broker.Outbound
+	for i := range 7 {
+		batch = append(batch, broker.Outbound{Head: []byte("\n")})
+		batch = append(batch, broker.Outbound{Head: []byte("MESSAGE\nseq:" + strconv.Itoa(i) + "\n\n"), Body: body})
+	}
+	srv := serverFunc(func(tr broker.Transport) {
+		if _, err := tr.Read(make([]byte, 1)); err != nil {
+			return
+		}
+		if err := tr.WriteFrames(batch); err != nil {
+			t.Error(err)
+		}
+		_, _ = io.Copy(io.Discard, tr)
+	})
+	tests := []struct {
+		name string
+		dial func(t *testing.T) net.Conn
+	}{
+		{"writev", func(t *testing.T) net.Conn {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			serveTCP(t, ln, srv)
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}},
+		{"buffered", func(t *testing.T) net.Conn {
+			ln := newPipeListener()
+			serveTCP(t, ln, srv)
+			return ln.dial()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.dial(t)
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write([]byte("\n")); err != nil {
+				t.Fatal(err)
+			}
+			got := readFrames(t, c, 7)
+			for i, f := range got {
+				if f.Value("seq") != strconv.Itoa(i) || len(f.Body) != len(body)-1 {
+					t.Errorf("frame %d: seq %q, %d body bytes", i, f.Value("seq"), len(f.Body))
+				}
+			}
+		})
 	}
 }

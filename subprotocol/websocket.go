@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -59,6 +60,7 @@ func NewWebSocketHandler(srv Server, opts WebSocketOptions) http.Handler {
 		case o == "*":
 			h.allowAll = true
 		case o == "":
+			// An empty entry, as a trailing comma in a flag leaves.
 		default:
 			if !strings.Contains(o, "://") && o != "null" {
 				h.log.Warn("allowed origin has no scheme and will never match; write it as scheme://host[:port]", "origin", o)
@@ -222,9 +224,9 @@ func isLoopback(host string) bool {
 }
 
 // sameHost reports whether the origin names the host the request was sent
-// to. A request Host without a port stands for the default port of the
-// scheme the client used, which behind a TLS-terminating proxy is not
-// knowable here, so only an origin port that is itself a default matches.
+// to. A request Host without a port means the client used its scheme's
+// default port; which scheme cannot be known here (a TLS-terminating proxy
+// hides it), so an origin on either default port, 80 or 443, matches.
 func sameHost(origin *url.URL, reqHost string) bool {
 	req := url.URL{Host: reqHost}
 	if !strings.EqualFold(origin.Hostname(), req.Hostname()) {
@@ -252,8 +254,7 @@ type wsTransport struct {
 	writeTimeout time.Duration
 	info         broker.ConnInfo
 
-	closeOnce sync.Once
-	closeErr  error
+	closed atomic.Bool
 }
 
 // Read streams the payloads of the client's messages, whatever their
@@ -299,15 +300,15 @@ func (t *wsTransport) WriteFrames(frames []broker.Outbound) error {
 
 // Close sends a close frame, so a browser sees an orderly end (1000)
 // rather than an abnormal one (1006), then closes the socket, which
-// unblocks Read and WriteFrames. It is safe to call repeatedly and
-// concurrently.
+// unblocks Read and WriteFrames. Only the first call acts; later and
+// concurrent ones return nil at once rather than wait on its I/O.
 func (t *wsTransport) Close() error {
-	t.closeOnce.Do(func() {
-		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-		_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
-		t.closeErr = t.conn.Close()
-	})
-	return t.closeErr
+	if !t.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
+	return t.conn.Close()
 }
 
 // Info describes the connection.
