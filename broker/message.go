@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -21,6 +22,9 @@ type message struct {
 	expires     int64 // ms since epoch, 0 = never
 	timestamp   int64 // ms since epoch
 	persistent  bool
+
+	// tails caches the shared end of the MESSAGE head, per version.
+	tails [3]atomic.Pointer[[]byte]
 
 	// Guarded by the owning queue's lock.
 	deliveries uint32
@@ -117,24 +121,44 @@ func (m *message) withDestination(id, dest string, extra ...stomp.Header) *messa
 	return c
 }
 
-// appendMessageHead encodes the MESSAGE head for one delivery.
+// appendMessageHead encodes the MESSAGE head for one delivery: the few
+// headers that differ per subscriber, then the rest, encoded once per
+// protocol version and shared by every delivery of the message.
 func appendMessageHead(dst []byte, m *message, v stomp.Version, subID, ackID string, redelivered bool) []byte {
-	f := stomp.Frame{Command: stomp.MESSAGE, Headers: make([]stomp.Header, 0, len(m.headers)+7)}
-	f.Headers = append(f.Headers,
-		stomp.Header{Key: "destination", Value: m.destination},
-		stomp.Header{Key: "message-id", Value: m.id},
-		stomp.Header{Key: "subscription", Value: subID},
-	)
+	tail := m.headTail(v)
+	if dst == nil {
+		dst = make([]byte, 0, len(tail)+len(m.destination)+len(m.id)+len(subID)+len(ackID)+80)
+	}
+	dst = append(dst, "MESSAGE\n"...)
+	dst = stomp.AppendHeader(dst, "destination", m.destination, v)
+	dst = stomp.AppendHeader(dst, "message-id", m.id, v)
+	dst = stomp.AppendHeader(dst, "subscription", subID, v)
 	if ackID != "" && v >= stomp.V12 {
-		f.Headers = append(f.Headers, stomp.Header{Key: "ack", Value: ackID})
+		dst = stomp.AppendHeader(dst, "ack", ackID, v)
 	}
 	if redelivered {
-		f.Headers = append(f.Headers, stomp.Header{Key: "redelivered", Value: "true"})
+		dst = append(dst, "redelivered:true\n"...)
 	}
-	f.Headers = append(f.Headers, m.headers...)
-	f.Headers = append(f.Headers,
-		stomp.Header{Key: "content-length", Value: strconv.Itoa(m.bodyLen())},
-		stomp.Header{Key: "timestamp", Value: strconv.FormatInt(m.timestamp, 10)},
-	)
-	return stomp.AppendHead(dst, &f, v)
+	return append(dst, tail...)
+}
+
+// headTail returns the user headers, content-length, timestamp and the
+// blank line that end every MESSAGE head of m in version v.
+func (m *message) headTail(v stomp.Version) []byte {
+	slot := &m.tails[v-stomp.V10]
+	if t := slot.Load(); t != nil {
+		return *t
+	}
+	var t []byte
+	for _, h := range m.headers {
+		t = stomp.AppendHeader(t, h.Key, h.Value, v)
+	}
+	t = append(t, "content-length:"...)
+	t = strconv.AppendInt(t, int64(m.bodyLen()), 10)
+	t = append(t, "\ntimestamp:"...)
+	t = strconv.AppendInt(t, m.timestamp, 10)
+	t = append(t, "\n\n"...)
+	// Racing deliveries may both encode it; either result is the same.
+	slot.Store(&t)
+	return t
 }

@@ -29,6 +29,16 @@ func AppendHead(dst []byte, f *Frame, v Version) []byte {
 	return append(dst, '\n')
 }
 
+// AppendHeader appends one "key:value" header line, escaped as version v
+// requires for any frame but CONNECT and CONNECTED. It lets a caller that
+// sends one message to many subscribers encode the shared headers once.
+func AppendHeader(dst []byte, key, value string, v Version) []byte {
+	dst = appendHeaderText(dst, key, v, false)
+	dst = append(dst, ':')
+	dst = appendHeaderText(dst, value, v, false)
+	return append(dst, '\n')
+}
+
 // AppendFrame appends the whole frame, body and terminating NUL included.
 func AppendFrame(dst []byte, f *Frame, v Version) []byte {
 	dst = AppendHead(dst, f, v)
