@@ -225,10 +225,15 @@ func (b *Broker) publish(ms []*message) error {
 		}
 	}
 	var subs []*topicSub
+	now := time.Now().UnixMilli()
 	for _, m := range ms {
 		b.stats.published.Add(1)
 		if isQueue(m.destination) {
 			b.queue(m.destination, true).enqueue(m)
+			continue
+		}
+		if m.expired(now) {
+			b.stats.expired.Add(1)
 			continue
 		}
 		subs = b.topics.match(m.destination, subs[:0])
@@ -237,8 +242,9 @@ func (b *Broker) publish(ms []*message) error {
 				b.stats.delivered.Add(1)
 				continue
 			}
-			b.stats.slowConsumers.Add(1)
-			sub.s.fail("slow consumer: subscription "+sub.id+" cannot keep up", "")
+			if sub.s.fail("slow consumer: subscription "+sub.id+" cannot keep up", "") {
+				b.stats.slowConsumers.Add(1)
+			}
 		}
 	}
 	return nil

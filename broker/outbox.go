@@ -63,9 +63,11 @@ func (o *outbox) hasRoom(q *queue) bool {
 
 // closeAfter queues a last frame (if any) and marks the outbox closing:
 // the write loop flushes what is queued and then closes the transport.
-func (o *outbox) closeAfter(last *Outbound) {
+// Only the first call has an effect; it reports whether this was it.
+func (o *outbox) closeAfter(last *Outbound) bool {
 	o.mu.Lock()
-	if !o.closing {
+	first := !o.closing
+	if first {
 		if last != nil {
 			o.frames = append(o.frames, *last)
 			o.bytes += last.Len()
@@ -74,6 +76,7 @@ func (o *outbox) closeAfter(last *Outbound) {
 	}
 	o.mu.Unlock()
 	o.wake()
+	return first
 }
 
 // take hands the write loop everything queued. done is set once the outbox

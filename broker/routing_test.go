@@ -330,6 +330,9 @@ func TestSlowTopicSubscriberIsDisconnected(t *testing.T) {
 	if used := slow.connOutbox(b); used > 128<<10 {
 		t.Fatalf("slow subscriber's outbox holds %d bytes", used)
 	}
+	if n := b.Stats().SlowConsumers; n != 1 {
+		t.Fatalf("one slow subscriber counted %d times", n)
+	}
 	close(slow.ft.block)
 	for {
 		f := slow.next(3 * time.Second)
@@ -383,5 +386,16 @@ func TestSlowQueueConsumerIsPaused(t *testing.T) {
 			t.Fatalf("got %s", f.Command)
 		}
 		n++
+	}
+}
+
+func TestExpiredTopicMessageNotDelivered(t *testing.T) {
+	b := newBroker(t, Options{})
+	c := connect(t, b)
+	subscribe(c, "id", "s", "destination", "/topic/ttl")
+	publish(c, "/topic/ttl", "old", "expires", fmt.Sprint(time.Now().Add(-time.Second).UnixMilli()))
+	publish(c, "/topic/ttl", "fresh", "expiration", "60000")
+	if got := drain(c); strings.Join(got, ",") != "fresh" {
+		t.Fatalf("got %v", got)
 	}
 }

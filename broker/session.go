@@ -124,11 +124,15 @@ func (s *session) errorFrame(msg, receiptID string) Outbound {
 }
 
 // fail sends an ERROR after whatever is queued and closes the connection.
-// Any goroutine may call it; only the first call has an effect.
-func (s *session) fail(msg, receiptID string) {
+// Any goroutine may call it; only the first call has an effect, and it
+// reports whether this call was that one.
+func (s *session) fail(msg, receiptID string) bool {
 	ob := s.errorFrame(msg, receiptID)
-	s.out.closeAfter(&ob)
+	if !s.out.closeAfter(&ob) {
+		return false
+	}
 	s.b.log.Info("closing connection with ERROR", "conn", s.id, "remote", s.info.RemoteAddr, "message", msg)
+	return true
 }
 
 // protocolError answers a frame with ERROR and ends the session.
