@@ -26,7 +26,7 @@ apt_install() {
 		apt_get update
 		apt_updated=1
 	fi
-	apt_get install -y --no-install-recommends "$@"
+	apt_get install -y "$@"
 }
 
 if ! command -v go >/dev/null 2>&1; then
