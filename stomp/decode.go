@@ -93,6 +93,9 @@ func (d *Decoder) SetVersion(v Version) { d.version = v }
 // is owned by emit. An error from emit, or a decoding error, stops the
 // decoder: every later call returns the same error.
 func (d *Decoder) Feed(p []byte, emit func(*Frame) error) error {
+	if d.state == stFailed {
+		return d.err
+	}
 	for len(p) > 0 {
 		switch d.state {
 		case stFailed:
@@ -135,6 +138,14 @@ func (d *Decoder) Feed(p []byte, emit func(*Frame) error) error {
 			}
 		case stBodyLen:
 			n := min(len(p), d.need-len(d.body))
+			if len(d.body)+n > cap(d.body) {
+				// Grow with the bytes that arrive, not with what the
+				// peer declares: a short head must not pin a whole body.
+				// Bodies up to 4 KiB still take one allocation.
+				b := make([]byte, len(d.body), min(d.need, max(4096, 2*cap(d.body), len(d.body)+n)))
+				copy(b, d.body)
+				d.body = b
+			}
 			d.body = append(d.body, p[:n]...)
 			p = p[n:]
 			if len(d.body) == d.need {
@@ -208,7 +219,13 @@ func (d *Decoder) scanHead(p []byte) (int, error) {
 			d.lineStart = true
 			d.lineCR = false
 		case '\r':
-			if d.lineStart && !d.lineCR {
+			if d.inCommand {
+				// Only a CR right before the LF is allowed here.
+				if d.lineCR {
+					return -1, &SyntaxError{"invalid command line"}
+				}
+				d.lineCR = true
+			} else if d.lineStart && !d.lineCR {
 				d.lineCR = true
 			} else {
 				d.lineStart = false
@@ -267,16 +284,13 @@ func (d *Decoder) parseHead(s string) error {
 	d.frame = f
 	if cl, ok := f.Get("content-length"); ok {
 		n, err := strconv.Atoi(cl)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || cl[0] < '0' || cl[0] > '9' {
 			return &SyntaxError{"invalid content-length " + strconv.Quote(cl)}
 		}
 		if n > d.limits.MaxBodyBytes {
 			return &LimitError{"frame body", d.limits.MaxBodyBytes}
 		}
 		d.need = n
-		if n > 0 {
-			d.body = make([]byte, 0, n)
-		}
 		d.state = stBodyLen
 		return nil
 	}
