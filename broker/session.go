@@ -86,7 +86,7 @@ func (s *session) run() {
 			s.lastRead.Store(time.Now().UnixNano())
 			if ferr := s.dec.Feed(buf[:n], s.handle); ferr != nil {
 				if ferr != errStop {
-					s.fail(ferr.Error(), "")
+					s.fail(ferr.Error(), s.dec.FailedReceipt())
 				}
 				break
 			}

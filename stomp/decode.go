@@ -65,6 +65,8 @@ type Decoder struct {
 
 	frame *Frame
 	body  []byte
+
+	failedReceipt string
 	need  int
 }
 
@@ -131,6 +133,7 @@ func (d *Decoder) Feed(p []byte, emit func(*Frame) error) error {
 			}
 			p = p[end:]
 			if err := d.parseHead(s); err != nil {
+				d.failedReceipt = rawHeader(s, "receipt")
 				return d.fail(err)
 			}
 			if d.state == stBodyLen && d.need == 0 {
@@ -184,8 +187,34 @@ func (d *Decoder) Feed(p []byte, emit func(*Frame) error) error {
 func (d *Decoder) fail(err error) error {
 	d.state = stFailed
 	d.err = err
+	if d.frame != nil && d.failedReceipt == "" {
+		d.failedReceipt = d.frame.Value("receipt")
+	}
 	d.frame, d.body = nil, nil
 	return err
+}
+
+// FailedReceipt returns the receipt header of the frame whose decoding
+// failed, when its head had been read, so the ERROR can carry receipt-id.
+func (d *Decoder) FailedReceipt() string { return d.failedReceipt }
+
+// rawHeader finds a header in an undecoded head without unescaping it:
+// good enough for a receipt id in an ERROR about a frame that did not
+// parse.
+func rawHeader(head, key string) string {
+	for {
+		nl := strings.IndexByte(head, '\n')
+		if nl < 0 {
+			return ""
+		}
+		head = head[nl+1:]
+		if v, ok := strings.CutPrefix(head, key+":"); ok {
+			if end := strings.IndexByte(v, '\n'); end >= 0 {
+				v = v[:end]
+			}
+			return strings.TrimSuffix(v, "\r")
+		}
+	}
 }
 
 func (d *Decoder) finish(emit func(*Frame) error) error {

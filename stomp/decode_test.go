@@ -444,3 +444,29 @@ func TestDecodeLargeBodyChunked(t *testing.T) {
 		}
 	}
 }
+
+func TestFailedReceipt(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"bad escape after receipt", "SEND\nreceipt:r1\nx:\\t\n\n\x00", "r1"},
+		{"bad escape before receipt", "SEND\nx:\\t\nreceipt:r2\n\n\x00", "r2"},
+		{"too many headers", "SEND\na:1\nb:2\nc:3\nreceipt:r3\n\n\x00", "r3"},
+		{"declared body too large", "SEND\nreceipt:r4\ncontent-length:99\n\n", "r4"},
+		{"streamed body too large", "SEND\nreceipt:r5\n\n" + strings.Repeat("x", 20), "r5"},
+		{"no NUL after body", "SEND\nreceipt:r6\ncontent-length:1\n\nxy", "r6"},
+		{"head never completed", "SEND\nreceipt:r7\n" + strings.Repeat("y", 100), ""},
+		{"no receipt", "SEND\nx:\\t\n\n\x00", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDecoder(Limits{MaxHeaders: 3, MaxBodyBytes: 10, MaxHeaderBytes: 64})
+			if err := d.Feed([]byte(tc.in), func(*Frame) error { return nil }); err == nil {
+				t.Fatal("no error")
+			}
+			if got := d.FailedReceipt(); got != tc.want {
+				t.Fatalf("FailedReceipt() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

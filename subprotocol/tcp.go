@@ -3,6 +3,7 @@ package subprotocol
 import (
 	"bufio"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -166,11 +167,25 @@ func (t *tcpTransport) writeBuffered(frames []broker.Outbound) error {
 	return bw.Flush()
 }
 
+// Lingering close: how long and how much unread input Close drains.
+const (
+	lingerTimeout = time.Second
+	lingerBytes   = 1 << 20
+)
+
 // Close closes the socket, unblocking Read and WriteFrames. Only the
-// first call acts; later ones return nil.
+// first call acts; later ones return nil. Closing a socket that still has
+// unread input makes the kernel send a reset, which can destroy the ERROR
+// frame just written before the client reads it; so Close first shuts
+// down the sending side and drains what the client still sends, briefly.
 func (t *tcpTransport) Close() error {
 	if !t.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if tc, ok := t.conn.(*net.TCPConn); ok {
+		if tc.CloseWrite() == nil && tc.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
+			io.CopyN(io.Discard, tc, lingerBytes)
+		}
 	}
 	return t.conn.Close()
 }
