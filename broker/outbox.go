@@ -107,6 +107,13 @@ func (o *outbox) written(n int) []*queue {
 	return qs
 }
 
+// isClosing reports whether the session is on its way out.
+func (o *outbox) isClosing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closing
+}
+
 // used reports the bytes queued.
 func (o *outbox) used() int {
 	o.mu.Lock()

@@ -147,6 +147,11 @@ func (s *session) sendControl(f *stomp.Frame) {
 
 // handle processes one decoded frame.
 func (s *session) handle(f *stomp.Frame) error {
+	if s.out.isClosing() {
+		// Failed from elsewhere (slow consumer, heart-beat, shutdown):
+		// nothing the client sends after its ERROR takes effect.
+		return errStop
+	}
 	if !s.connected.Load() {
 		if f.Command != stomp.CONNECT && f.Command != stomp.STOMP {
 			return s.protocolError(f, "expected CONNECT or STOMP frame, got "+quoteCommand(f.Command))

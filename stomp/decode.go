@@ -67,7 +67,7 @@ type Decoder struct {
 	body  []byte
 
 	failedReceipt string
-	need  int
+	need          int
 }
 
 // NewDecoder returns a decoder applying limits. Zero fields take the
