@@ -99,8 +99,15 @@ func newTCPTransport(c net.Conn, pool *sync.Pool) *tcpTransport {
 	return t
 }
 
-// Read reads from the socket.
-func (t *tcpTransport) Read(p []byte) (int, error) { return t.conn.Read(p) }
+// Read reads from the socket. Once Close has begun, errors read as
+// net.ErrClosed, whatever the lingering close did to the socket.
+func (t *tcpTransport) Read(p []byte) (int, error) {
+	n, err := t.conn.Read(p)
+	if err != nil && t.closed.Load() {
+		err = net.ErrClosed
+	}
+	return n, err
+}
 
 // WriteFrames writes the batch with as few system calls as it can: with
 // writev on plain sockets, so heads and shared bodies go out together
