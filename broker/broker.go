@@ -151,13 +151,14 @@ func New(opts Options, st store.Store) (*Broker, error) {
 // recover rebuilds queues from the store. Messages that were handed out
 // before and not acked come back marked redelivered.
 func (b *Broker) recover() error {
-	names, err := b.store.Queues()
+	infos, err := b.store.Queues()
 	if err != nil {
 		return err
 	}
-	for _, name := range names {
+	for _, info := range infos {
+		name := info.Name
 		q := b.queue(name, true)
-		err := b.store.Each(name, func(r *store.Record) error {
+		err := b.store.Scan(name, 0, 0, func(r *store.Record) error {
 			m := &message{
 				id: r.ID, destination: name, priority: min(r.Priority, 9),
 				expires: r.Expires, timestamp: r.Timestamp, persistent: true,

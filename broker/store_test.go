@@ -10,7 +10,7 @@ import (
 
 func storedCount(t *testing.T, st store.Store, queue string) int {
 	n := 0
-	if err := st.Each(queue, func(*store.Record) error { n++; return nil }); err != nil {
+	if err := st.Scan(queue, 0, 0, func(*store.Record) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -4,8 +4,10 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -33,19 +35,52 @@ type Record struct {
 	Deliveries uint32
 }
 
-// Store persists queue messages. Append must not return until the
-// records are durable; implementations must be safe for concurrent use.
+// QueueInfo describes a stored queue without reading its messages.
+type QueueInfo struct {
+	Name  string
+	Count int   // records held
+	Bytes int64 // bytes of their bodies
+}
+
+// Subscription is a durable topic subscription: matching messages wait in
+// its own queue while the subscriber is away.
+type Subscription struct {
+	// Name identifies it: client-id and subscription id, or the name the
+	// client chose with x-queue-name / activemq.subscriptionName.
+	Name string
+	// Destination is the topic or topic pattern it subscribes to.
+	Destination string
+	// Queue is the queue its pending messages are stored under.
+	Queue string
+}
+
+// Store persists queue messages and durable subscriptions. Implementations
+// must be safe for concurrent use; Append must not return until the records
+// are durable, and concurrent Appends may share one write to disk.
 type Store interface {
-	// Append stores records and sets their Seq fields.
+	// Append stores records and sets their Seq fields, increasing within
+	// each queue in the order given.
 	Append(recs []*Record) error
-	// Delete removes a record; deleting a missing record is not an error.
-	Delete(queue string, seq uint64) error
+	// Delete removes records; missing ones are not an error.
+	Delete(queue string, seqs ...uint64) error
 	// SetDeliveries records a new delivery count for a record.
 	SetDeliveries(queue string, seq uint64, n uint32) error
-	// Queues lists the queues that hold records.
-	Queues() ([]string, error)
-	// Each calls fn for every record of queue in Seq order.
-	Each(queue string, fn func(*Record) error) error
+	// Queues lists the queues that hold records, with their sizes,
+	// without reading the records.
+	Queues() ([]QueueInfo, error)
+	// Scan calls fn for up to limit records of queue with Seq > after, in
+	// Seq order (limit <= 0: all). Records are the caller's to keep.
+	Scan(queue string, after uint64, limit int, fn func(*Record) error) error
+	// DeleteQueue removes every record of queue.
+	DeleteQueue(queue string) error
+	// PutSubscription creates or replaces a durable subscription.
+	PutSubscription(sub Subscription) error
+	// DeleteSubscription removes a durable subscription (not its queue).
+	DeleteSubscription(name string) error
+	// Subscriptions lists the durable subscriptions.
+	Subscriptions() ([]Subscription, error)
+	// Size reports the bytes the store occupies.
+	Size() (int64, error)
 	// Close releases the store.
 	Close() error
 }
@@ -56,12 +91,13 @@ type Memory struct {
 	mu     sync.Mutex
 	seq    uint64
 	queues map[string]map[uint64]*Record
+	subs   map[string]Subscription
 	closed bool
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{queues: make(map[string]map[uint64]*Record)}
+	return &Memory{queues: make(map[string]map[uint64]*Record), subs: make(map[string]Subscription)}
 }
 
 func copyRecord(r *Record) *Record {
@@ -92,14 +128,16 @@ func (m *Memory) Append(recs []*Record) error {
 }
 
 // Delete implements Store.
-func (m *Memory) Delete(queue string, seq uint64) error {
+func (m *Memory) Delete(queue string, seqs ...uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrClosed
 	}
 	if q := m.queues[queue]; q != nil {
-		delete(q, seq)
+		for _, seq := range seqs {
+			delete(q, seq)
+		}
 		if len(q) == 0 {
 			delete(m.queues, queue)
 		}
@@ -121,47 +159,109 @@ func (m *Memory) SetDeliveries(queue string, seq uint64, n uint32) error {
 }
 
 // Queues implements Store.
-func (m *Memory) Queues() ([]string, error) {
+func (m *Memory) Queues() ([]QueueInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, ErrClosed
 	}
-	names := make([]string, 0, len(m.queues))
-	for name := range m.queues {
-		names = append(names, name)
+	out := make([]QueueInfo, 0, len(m.queues))
+	for name, q := range m.queues {
+		info := QueueInfo{Name: name, Count: len(q)}
+		for _, r := range q {
+			info.Bytes += int64(len(r.Body))
+		}
+		out = append(out, info)
 	}
-	slices.Sort(names)
-	return names, nil
+	slices.SortFunc(out, func(a, b QueueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
-// Each implements Store. Records are copies; fn may keep them.
-func (m *Memory) Each(queue string, fn func(*Record) error) error {
+// Scan implements Store.
+func (m *Memory) Scan(queue string, after uint64, limit int, fn func(*Record) error) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return ErrClosed
 	}
 	recs := make([]*Record, 0, len(m.queues[queue]))
-	for _, r := range m.queues[queue] {
-		recs = append(recs, copyRecord(r))
+	for seq, r := range m.queues[queue] {
+		if seq > after {
+			recs = append(recs, r)
+		}
+	}
+	slices.SortFunc(recs, func(a, b *Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	if limit > 0 && len(recs) > limit {
+		recs = recs[:limit]
+	}
+	for i, r := range recs {
+		recs[i] = copyRecord(r)
 	}
 	m.mu.Unlock()
-	slices.SortFunc(recs, func(a, b *Record) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
 	for _, r := range recs {
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// DeleteQueue implements Store.
+func (m *Memory) DeleteQueue(queue string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	delete(m.queues, queue)
+	return nil
+}
+
+// PutSubscription implements Store.
+func (m *Memory) PutSubscription(sub Subscription) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.subs[sub.Name] = sub
+	return nil
+}
+
+// DeleteSubscription implements Store.
+func (m *Memory) DeleteSubscription(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	delete(m.subs, name)
+	return nil
+}
+
+// Subscriptions implements Store.
+func (m *Memory) Subscriptions() ([]Subscription, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	out := make([]Subscription, 0, len(m.subs))
+	for _, s := range m.subs {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Subscription) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Size implements Store: the bytes of the bodies held.
+func (m *Memory) Size() (int64, error) {
+	qs, err := m.Queues()
+	var n int64
+	for _, q := range qs {
+		n += q.Bytes
+	}
+	return n, err
 }
 
 // Close implements Store.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"errors"
-	"slices"
 	"testing"
 )
 
@@ -25,11 +24,11 @@ func TestMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []*Record
-	if err := m.Each("/queue/a", func(r *Record) error { got = append(got, r); return nil }); err != nil {
+	if err := m.Scan("/queue/a", 0, 0, func(r *Record) error { got = append(got, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || string(got[0].Body) != "one" || got[0].Headers[0] != [2]string{"k", "v"} || got[1].Deliveries != 4 {
-		t.Fatalf("Each gave %+v %+v", got[0], got[1])
+		t.Fatalf("Scan gave %+v %+v", got[0], got[1])
 	}
 	if err := m.Delete("/queue/b", recs[1].Seq); err != nil {
 		t.Fatal(err)
@@ -38,12 +37,12 @@ func TestMemory(t *testing.T) {
 		t.Fatal("deleting a missing record:", err)
 	}
 	qs, _ := m.Queues()
-	if !slices.Equal(qs, []string{"/queue/a"}) {
+	if len(qs) != 1 || qs[0] != (QueueInfo{Name: "/queue/a", Count: 2, Bytes: 8}) {
 		t.Fatalf("queues %v", qs)
 	}
 	stop := errors.New("stop")
-	if err := m.Each("/queue/a", func(*Record) error { return stop }); err != stop {
-		t.Fatalf("Each did not return fn's error: %v", err)
+	if err := m.Scan("/queue/a", 0, 0, func(*Record) error { return stop }); err != stop {
+		t.Fatalf("Scan did not return fn's error: %v", err)
 	}
 	m.Close()
 	if err := m.Append(recs); err != ErrClosed {
