@@ -120,7 +120,10 @@ type Broker struct {
 	closing   bool
 	sessWG    sync.WaitGroup
 
-	stats counters
+	stats      counters
+	topicNames sync.Map // topic name → *topicStats
+	taps       taps
+	started    time.Time
 }
 
 type counters struct {
@@ -141,6 +144,7 @@ func New(opts Options, st store.Store) (*Broker, error) {
 		sessions:  make(map[*session]struct{}),
 		clientIDs: make(map[string]*session),
 		queues:    make(map[string]*queue),
+		started:   time.Now(),
 	}
 	if err := b.recover(); err != nil {
 		return nil, err
@@ -229,10 +233,13 @@ func (b *Broker) publish(ms []*message) error {
 	now := time.Now().UnixMilli()
 	for _, m := range ms {
 		b.stats.published.Add(1)
+		b.notifyTaps(m)
 		if isQueue(m.destination) {
 			b.queue(m.destination, true).enqueue(m)
 			continue
 		}
+		ts := b.topicCounter(m.destination)
+		ts.published.Add(1)
 		if m.expired(now) {
 			b.stats.expired.Add(1)
 			continue
@@ -241,6 +248,7 @@ func (b *Broker) publish(ms []*message) error {
 		for _, sub := range subs {
 			if sub.deliver(m) {
 				b.stats.delivered.Add(1)
+				ts.delivered.Add(1)
 				continue
 			}
 			if sub.s.fail("slow consumer: subscription "+sub.id+" cannot keep up", "") {
@@ -375,6 +383,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 
 // Stats is a snapshot of broker-wide figures.
 type Stats struct {
+	Uptime        time.Duration
 	Connections   int
 	Queues        []QueueStats
 	Subscriptions int // topic subscriptions
@@ -388,7 +397,7 @@ type Stats struct {
 // Stats returns current figures.
 func (b *Broker) Stats() Stats {
 	b.mu.Lock()
-	st := Stats{Connections: len(b.sessions)}
+	st := Stats{Connections: len(b.sessions), Uptime: time.Since(b.started)}
 	qs := make([]*queue, 0, len(b.queues))
 	for _, q := range b.queues {
 		qs = append(qs, q)

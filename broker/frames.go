@@ -39,6 +39,7 @@ func (s *session) onSend(f *stomp.Frame) error {
 	if kind == kindTempQueue {
 		dest = s.tempQueue(dest).name
 	}
+	s.msgsIn.Add(1)
 	m := newMessage(s.b.nextMessageID(), dest, f, time.Now())
 	if err := s.rewriteReplyTo(m); err != nil {
 		return err
@@ -149,6 +150,9 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 		}
 		s.addSub(&subscription{id: id, dest: dest, mode: mode, topic: ts}, ts.num)
 		s.b.topics.add(ts)
+		if !ts.wildcard {
+			s.b.topicCounter(dest)
+		}
 		return nil
 	case kindTempQueue:
 		return s.subscribeQueue(id, dest, s.tempQueue(dest), mode, prefetch)
@@ -160,6 +164,7 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 func (s *session) addSub(sub *subscription, num int) {
 	s.subs[sub.id] = sub
 	s.subsByNum[num] = sub
+	s.nsubs.Add(1)
 }
 
 func (s *session) subscribeQueue(id, dest string, q *queue, mode ackMode, prefetch int) error {
@@ -193,6 +198,7 @@ func (s *session) onUnsubscribe(f *stomp.Frame) error {
 }
 
 func (s *session) unsubscribe(sub *subscription) {
+	s.nsubs.Add(-1)
 	if sub.topic != nil {
 		s.b.topics.remove(sub.topic)
 		delete(s.subsByNum, sub.topic.num)

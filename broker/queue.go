@@ -170,6 +170,7 @@ func (q *queue) dispatch() {
 		}
 		q.dequeued++
 		q.b.stats.delivered.Add(1)
+		c.s.msgsOut.Add(1)
 		if c.mode == ackAuto {
 			if m.persistent {
 				fx.deletes = append(fx.deletes, m)

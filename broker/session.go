@@ -31,6 +31,7 @@ type session struct {
 	// version is set once at CONNECT, before any subscription exists, so
 	// the goroutines that deliver to this session only ever see it set.
 	version   stomp.Version
+	user      string
 	clientID  string
 	subs      map[string]*subscription
 	subsByNum map[int]*subscription
@@ -44,6 +45,11 @@ type session struct {
 	hbIn       atomic.Int64 // ns the client may stay silent (before grace), 0 = off
 	hbOut      atomic.Int64 // ns between server heart-beats, 0 = off
 	writerDone chan struct{}
+
+	// Figures for operators.
+	nsubs   atomic.Int32
+	msgsIn  atomic.Uint64
+	msgsOut atomic.Uint64
 }
 
 // subscription is a client subscription: to a topic or to a queue.
@@ -271,6 +277,7 @@ func (s *session) onConnect(f *stomp.Frame) error {
 		s.clientID = id
 	}
 	s.version = v
+	s.user = f.Value("login")
 	s.dec.SetVersion(v)
 	// The server sends at the rate the client asked to receive and
 	// expects the rate the client offered to send, each clamped to the

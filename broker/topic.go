@@ -135,7 +135,11 @@ func (sub *topicSub) deliver(m *message) bool {
 		sub.mu.Unlock()
 	}
 	head := appendMessageHead(nil, m, sub.s.version, sub.id, ackID, false)
-	return sub.s.out.push(Outbound{Head: head, Body: m.wire, Binary: m.binary}, false)
+	if !sub.s.out.push(Outbound{Head: head, Body: m.wire, Binary: m.binary}, false) {
+		return false
+	}
+	sub.s.msgsOut.Add(1)
+	return true
 }
 
 // settle acks or nacks pending deliveries. Topic messages are not
