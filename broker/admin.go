@@ -152,7 +152,7 @@ func (q *queue) describe() DestinationInfo {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	d := DestinationInfo{
-		Name: q.name, Type: "queue", Depth: q.depth, Consumers: len(q.consumers),
+		Name: q.name, Type: "queue", Depth: q.depth + q.paged, Consumers: len(q.consumers),
 		Enqueued: q.enqueued, Dequeued: q.dequeued,
 		DLQ: strings.HasPrefix(q.name, queuePrefix+"DLQ."),
 	}
@@ -173,11 +173,8 @@ func (q *queue) describe() DestinationInfo {
 
 // Destination describes one destination.
 func (b *Broker) Destination(name string) (DestinationInfo, error) {
-	if isQueue(name) {
-		if q := b.queue(name, false); q != nil {
-			return q.describe(), nil
-		}
-		return DestinationInfo{}, ErrNotFound
+	if q := b.queue(name, false); q != nil {
+		return q.describe(), nil
 	}
 	if v, ok := b.topicNames.Load(name); ok {
 		return b.describeTopic(name, v.(*topicStats)), nil

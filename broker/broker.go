@@ -7,6 +7,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -42,6 +43,12 @@ type Options struct {
 	// DefaultPrefetch is the unacked-message limit of client-ack
 	// subscriptions that give no prefetch-count.
 	DefaultPrefetch int
+	// QueueMemoryBytes is the window of persistent messages a queue keeps
+	// in memory; the rest wait in the store.
+	QueueMemoryBytes int
+	// MaxStoreBytes refuses persistent messages while the store is larger;
+	// zero means no limit.
+	MaxStoreBytes int64
 	// DeadLetterExpired sends expired queue messages to the dead letter
 	// queue instead of dropping them.
 	DeadLetterExpired bool
@@ -64,6 +71,7 @@ func DefaultOptions() Options {
 		ConnectTimeout:   10 * time.Second,
 		MaxRedeliveries:  10,
 		DefaultPrefetch:  1000,
+		QueueMemoryBytes: 16 << 20,
 	}
 }
 
@@ -89,6 +97,7 @@ func (o *Options) fill() {
 	setDur(&o.HeartbeatMax, d.HeartbeatMax)
 	setDur(&o.ConnectTimeout, d.ConnectTimeout)
 	setInt(&o.DefaultPrefetch, d.DefaultPrefetch)
+	setInt(&o.QueueMemoryBytes, d.QueueMemoryBytes)
 	if o.HeartbeatGrace <= 0 {
 		o.HeartbeatGrace = d.HeartbeatGrace
 	}
@@ -120,6 +129,7 @@ type Broker struct {
 	closing   bool
 	sessWG    sync.WaitGroup
 
+	durables   durables
 	stats      counters
 	topicNames sync.Map // topic name → *topicStats
 	taps       taps
@@ -146,39 +156,35 @@ func New(opts Options, st store.Store) (*Broker, error) {
 		queues:    make(map[string]*queue),
 		started:   time.Now(),
 	}
+	b.durables.m = make(map[string]*durable)
 	if err := b.recover(); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// recover rebuilds queues from the store. Messages that were handed out
-// before and not acked come back marked redelivered.
+// recover rebuilds durable subscriptions and queues from the store. Each
+// queue reads back only its first window of messages; the rest stay paged
+// out. Messages handed out before and not acked come back marked
+// redelivered.
 func (b *Broker) recover() error {
+	subs, err := b.store.Subscriptions()
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		b.addDurable(sub)
+	}
 	infos, err := b.store.Queues()
 	if err != nil {
 		return err
 	}
 	for _, info := range infos {
-		name := info.Name
-		q := b.queue(name, true)
-		err := b.store.Scan(name, 0, 0, func(r *store.Record) error {
-			m := &message{
-				id: r.ID, destination: name, priority: min(r.Priority, 9),
-				expires: r.Expires, timestamp: r.Timestamp, persistent: true,
-				deliveries: r.Deliveries, seq: r.Seq,
-			}
-			for _, h := range r.Headers {
-				m.headers = append(m.headers, stomp.Header{Key: h[0], Value: h[1]})
-			}
-			m.wire = append(r.Body[:len(r.Body):len(r.Body)], 0)
-			m.binary = !utf8.Valid(r.Body)
-			q.pushBack(m)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+		q := b.queue(info.Name, true)
+		q.mu.Lock()
+		q.paged = info.Count
+		q.pageIn()
+		q.mu.Unlock()
 	}
 	return nil
 }
@@ -207,35 +213,66 @@ func (b *Broker) dropQueue(q *queue) {
 	b.mu.Unlock()
 }
 
+// ErrStoreFull refuses a persistent message when the store is over
+// MaxStoreBytes.
+var ErrStoreFull = errors.New("message store is full")
+
 // publish routes messages to their destinations: queues keep them, topics
-// fan them out. Persistent queue messages are stored first, so a receipt
-// sent after publish returns means the message is safe.
+// fan them out to live subscribers and to durable subscriptions' queues.
+// Every persistent copy that a queue will hold is stored first, so a
+// receipt sent after publish returns means the message is safe.
 func (b *Broker) publish(ms []*message) error {
-	var stored []*store.Record
-	for _, m := range ms {
-		if m.persistent && isQueue(m.destination) {
-			stored = append(stored, m.record())
-		}
+	now := time.Now().UnixMilli()
+	type route struct {
+		m      *message
+		queues []*queue   // queues that take m (or its copies)
+		copies []*message // the message each of those queues holds
 	}
-	if len(stored) > 0 {
-		if err := b.store.Append(stored); err != nil {
-			return err
-		}
-		i := 0
-		for _, m := range ms {
-			if m.persistent && isQueue(m.destination) {
-				m.seq = stored[i].Seq
-				i++
+	routes := make([]route, 0, len(ms))
+	var recs []*store.Record
+	var stored []*message
+	for _, m := range ms {
+		r := route{m: m}
+		if isQueue(m.destination) {
+			r.queues = []*queue{b.queue(m.destination, true)}
+			r.copies = []*message{m}
+		} else if !m.expired(now) {
+			for _, d := range b.matchDurables(m.destination) {
+				r.queues = append(r.queues, d.q)
+				r.copies = append(r.copies, m.copyFor(d.q.name))
 			}
+		}
+		if m.persistent {
+			for _, c := range r.copies {
+				recs = append(recs, c.record())
+				stored = append(stored, c)
+			}
+		}
+		routes = append(routes, r)
+	}
+	if len(recs) > 0 {
+		if max := b.opts.MaxStoreBytes; max > 0 {
+			if size, err := b.store.Size(); err != nil || size >= max {
+				return fmt.Errorf("%w (max %d bytes)", ErrStoreFull, max)
+			}
+		}
+		if err := b.store.Append(recs); err != nil {
+			b.log.Error("storing persistent messages failed", "err", err)
+			return fmt.Errorf("message not stored: %w", err)
+		}
+		for i, c := range stored {
+			c.seq = recs[i].Seq
 		}
 	}
 	var subs []*topicSub
-	now := time.Now().UnixMilli()
-	for _, m := range ms {
+	for _, r := range routes {
+		m := r.m
 		b.stats.published.Add(1)
 		b.notifyTaps(m)
+		for i, q := range r.queues {
+			q.enqueue(r.copies[i])
+		}
 		if isQueue(m.destination) {
-			b.queue(m.destination, true).enqueue(m)
 			continue
 		}
 		ts := b.topicCounter(m.destination)
@@ -261,32 +298,61 @@ func (b *Broker) publish(ms []*message) error {
 
 func (m *message) record() *store.Record {
 	r := &store.Record{
-		Queue: m.destination, ID: m.id, Body: m.wire[:m.bodyLen()],
+		Queue: m.queue, ID: m.id, Body: m.wire[:m.bodyLen()],
 		Priority: m.priority, Expires: m.expires, Timestamp: m.timestamp,
 		Deliveries: m.deliveries,
 	}
-	r.Headers = make([][2]string, len(m.headers))
+	r.Headers = make([][2]string, len(m.headers), len(m.headers)+1)
 	for i, h := range m.headers {
 		r.Headers[i] = [2]string{h.Key, h.Value}
 	}
+	if m.destination != m.queue {
+		r.Headers = append(r.Headers, [2]string{destinationKey, m.destination})
+	}
 	return r
+}
+
+// messageFromRecord rebuilds a stored message held by queue name.
+func messageFromRecord(r *store.Record, name string) *message {
+	m := &message{
+		id: r.ID, queue: name, priority: min(r.Priority, 9),
+		expires: r.Expires, timestamp: r.Timestamp, persistent: true,
+		deliveries: r.Deliveries, seq: r.Seq, tails: new(headTails),
+	}
+	m.destination = name
+	m.headers = make([]stomp.Header, 0, len(r.Headers))
+	for _, h := range r.Headers {
+		if h[0] == destinationKey {
+			m.destination = h[1]
+			continue
+		}
+		m.headers = append(m.headers, stomp.Header{Key: h[0], Value: h[1]})
+	}
+	m.wire = append(r.Body[:len(r.Body):len(r.Body)], 0)
+	m.binary = !utf8.Valid(r.Body)
+	return m
 }
 
 // apply carries out what a queue change left to do once its lock is
 // released: store updates and dead letters.
 func (b *Broker) apply(q *queue, fx *effects) {
 	b.stats.expired.Add(uint64(fx.expired))
+	var gone []uint64
 	for _, m := range fx.deletes {
-		b.storeDelete(m)
+		if b.storeDelete(m) {
+			gone = append(gone, m.seq)
+		}
 	}
 	for _, m := range fx.redeliver {
-		if err := b.store.SetDeliveries(m.destination, m.seq, m.deliveries); err != nil {
-			b.log.Error("store update failed", "queue", m.destination, "err", err)
+		if err := b.store.SetDeliveries(m.queue, m.seq, m.deliveries); err != nil {
+			b.log.Error("store update failed", "queue", m.queue, "err", err)
 		}
 	}
 	for _, d := range fx.dead {
-		b.storeDelete(d.m)
-		dlq, ok := dlqName(d.m.destination)
+		if b.storeDelete(d.m) {
+			gone = append(gone, d.m.seq)
+		}
+		dlq, ok := dlqName(q.name)
 		if !ok || q.temp {
 			b.log.Warn("message dropped: no dead letter queue", "queue", q.name, "reason", d.reason)
 			continue
@@ -297,15 +363,27 @@ func (b *Broker) apply(q *queue, fx *effects) {
 			b.log.Error("dead-lettering failed", "queue", q.name, "err", err)
 		}
 	}
+	if len(gone) > 0 {
+		// Only now that the store no longer holds them may a page read
+		// stop skipping them.
+		q.mu.Lock()
+		for _, seq := range gone {
+			delete(q.resident, seq)
+		}
+		q.mu.Unlock()
+	}
 }
 
-func (b *Broker) storeDelete(m *message) {
+// storeDelete removes a settled message from the store and reports
+// whether it was stored.
+func (b *Broker) storeDelete(m *message) bool {
 	if !m.persistent || m.seq == 0 {
-		return
+		return false
 	}
-	if err := b.store.Delete(m.destination, m.seq); err != nil {
-		b.log.Error("store delete failed", "queue", m.destination, "err", err)
+	if err := b.store.Delete(m.queue, m.seq); err != nil {
+		b.log.Error("store delete failed", "queue", m.queue, "err", err)
 	}
+	return true
 }
 
 // Serve runs one client connection until it ends. It returns after the

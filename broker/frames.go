@@ -64,7 +64,7 @@ func (s *session) rewriteReplyTo(m *message) error {
 		}
 		q := s.tempQueue(h.Value)
 		if !s.subscribedTo(q) {
-			if err := s.subscribeQueue(h.Value, h.Value, q, ackAuto, 0); err != nil {
+			if _, err := s.subscribeQueue(h.Value, h.Value, q, ackAuto, 0); err != nil {
 				return err
 			}
 		}
@@ -138,6 +138,23 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 		}
 		prefetch = n
 	}
+	if kind == kindTopic && isDurable(f) {
+		name, err := durableName(f, s.clientID, id)
+		if err != nil {
+			return err
+		}
+		d, err := s.b.claimDurable(name, dest)
+		if err != nil {
+			return err
+		}
+		sub, err := s.subscribeQueue(id, dest, d.q, mode, prefetch)
+		if err != nil {
+			s.b.releaseDurable(d)
+			return err
+		}
+		sub.durable = d
+		return nil
+	}
 	switch kind {
 	case kindTopic:
 		s.subNum++
@@ -155,10 +172,18 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 		}
 		return nil
 	case kindTempQueue:
-		return s.subscribeQueue(id, dest, s.tempQueue(dest), mode, prefetch)
+		_, err := s.subscribeQueue(id, dest, s.tempQueue(dest), mode, prefetch)
+		return err
 	default:
-		return s.subscribeQueue(id, dest, s.b.queue(dest, true), mode, prefetch)
+		_, err := s.subscribeQueue(id, dest, s.b.queue(dest, true), mode, prefetch)
+		return err
 	}
+}
+
+// isDurable tells a durable topic subscription: durable:true (RabbitMQ,
+// DESIGN) or an ActiveMQ subscription name.
+func isDurable(f *stomp.Frame) bool {
+	return f.Value("durable") == "true" || f.Value("activemq.subscriptionName") != ""
 }
 
 func (s *session) addSub(sub *subscription, num int) {
@@ -167,15 +192,16 @@ func (s *session) addSub(sub *subscription, num int) {
 	s.nsubs.Add(1)
 }
 
-func (s *session) subscribeQueue(id, dest string, q *queue, mode ackMode, prefetch int) error {
+func (s *session) subscribeQueue(id, dest string, q *queue, mode ackMode, prefetch int) (*subscription, error) {
 	if _, dup := s.subs[id]; dup {
-		return errors.New("duplicate subscription id " + strconv.Quote(id))
+		return nil, errors.New("duplicate subscription id " + strconv.Quote(id))
 	}
 	s.subNum++
 	c := &consumer{s: s, q: q, id: id, num: s.subNum, mode: mode, prefetch: prefetch}
-	s.addSub(&subscription{id: id, dest: dest, mode: mode, cons: c}, c.num)
+	sub := &subscription{id: id, dest: dest, mode: mode, cons: c}
+	s.addSub(sub, c.num)
 	q.addConsumer(c)
-	return nil
+	return sub, nil
 }
 
 func (s *session) onUnsubscribe(f *stomp.Frame) error {
@@ -189,11 +215,23 @@ func (s *session) onUnsubscribe(f *stomp.Frame) error {
 		}
 	}
 	sub := s.subs[id]
+	forget := f.Value("durable") == "true"
 	if sub == nil {
+		if forget {
+			// Deleting a durable subscription that is offline.
+			name, err := durableName(f, s.clientID, id)
+			if err != nil {
+				return err
+			}
+			return s.b.deleteDurable(name)
+		}
 		return errors.New("no subscription with id " + strconv.Quote(id))
 	}
 	s.unsubscribe(sub)
 	delete(s.subs, id)
+	if forget && sub.durable != nil {
+		return s.b.deleteDurable(sub.durable.name)
+	}
 	return nil
 }
 
@@ -206,6 +244,9 @@ func (s *session) unsubscribe(sub *subscription) {
 	}
 	delete(s.subsByNum, sub.cons.num)
 	sub.cons.q.removeConsumer(sub.cons)
+	if sub.durable != nil {
+		s.b.releaseDurable(sub.durable)
+	}
 }
 
 // ackTarget finds the subscription and delivery an ACK or NACK names: by

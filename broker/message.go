@@ -14,7 +14,8 @@ import (
 // subscribers share it, body included.
 type message struct {
 	id          string
-	destination string
+	destination string         // where it was sent: the MESSAGE destination header
+	queue       string         // the queue that holds it, its store key
 	headers     []stomp.Header // user headers, as sent
 	wire        []byte         // body followed by the frame's NUL
 	binary      bool           // body is not valid UTF-8
@@ -23,8 +24,9 @@ type message struct {
 	timestamp   int64 // ms since epoch
 	persistent  bool
 
-	// tails caches the shared end of the MESSAGE head, per version.
-	tails [3]atomic.Pointer[[]byte]
+	// tails caches the shared end of the MESSAGE head, per version;
+	// copies of a message for other queues share it.
+	tails *headTails
 
 	// Guarded by the owning queue's lock.
 	deliveries uint32
@@ -44,6 +46,8 @@ func (m *message) size() int {
 	return n
 }
 
+type headTails [3]atomic.Pointer[[]byte]
+
 // headers a client may not set or that the broker sets itself on MESSAGE.
 func reservedHeader(k string) bool {
 	switch k {
@@ -57,7 +61,7 @@ func reservedHeader(k string) bool {
 // newMessage builds a message from a SEND frame.
 func newMessage(id, dest string, f *stomp.Frame, now time.Time) *message {
 	nowMs := now.UnixMilli()
-	m := &message{id: id, destination: dest, priority: 4, timestamp: nowMs}
+	m := &message{id: id, destination: dest, queue: dest, priority: 4, timestamp: nowMs, tails: new(headTails)}
 	m.headers = make([]stomp.Header, 0, len(f.Headers))
 	seen := make(map[string]struct{}, len(f.Headers))
 	for _, h := range f.Headers {
@@ -103,9 +107,9 @@ func earliest(cur, e int64) int64 {
 // a fresh message (dead-lettering); extra headers are added.
 func (m *message) withDestination(id, dest string, extra ...stomp.Header) *message {
 	c := &message{
-		id: id, destination: dest, wire: m.wire, binary: m.binary,
+		id: id, destination: dest, queue: dest, wire: m.wire, binary: m.binary,
 		priority: m.priority, expires: m.expires, timestamp: m.timestamp,
-		persistent: m.persistent,
+		persistent: m.persistent, tails: new(headTails),
 	}
 	c.headers = make([]stomp.Header, 0, len(m.headers)+len(extra))
 	for _, h := range m.headers {
@@ -119,6 +123,16 @@ func (m *message) withDestination(id, dest string, extra ...stomp.Header) *messa
 	}
 	c.headers = append(c.headers, extra...)
 	return c
+}
+
+// copyFor returns a copy of m held by another queue (a durable
+// subscription's): same id, headers and body, its own delivery state.
+func (m *message) copyFor(queue string) *message {
+	return &message{
+		id: m.id, destination: m.destination, queue: queue, headers: m.headers,
+		wire: m.wire, binary: m.binary, priority: m.priority, expires: m.expires,
+		timestamp: m.timestamp, persistent: m.persistent, tails: m.tails,
+	}
 }
 
 // appendMessageHead encodes the MESSAGE head for one delivery: the few

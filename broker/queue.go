@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/stampede-mq/stampede/stomp"
+	"github.com/stampede-mq/stampede/store"
 )
 
 type ackMode uint8
@@ -73,11 +74,19 @@ type queue struct {
 
 	mu        sync.Mutex
 	levels    [10][]*message // by priority, FIFO within a level
-	depth     int
+	depth     int            // messages in levels
+	memBytes  int            // their approximate size
 	consumers []*consumer
 	next      int // round-robin position
 	enqueued  uint64
 	dequeued  uint64
+
+	// Paging: persistent messages past the memory window stay only in the
+	// store and are read back a batch at a time as the window drains.
+	paged    int                 // stored messages not in memory
+	scanFrom uint64              // store sequence read up to
+	pagedMin uint64              // lowest sequence paged out since the last read, 0 if none
+	resident map[uint64]struct{} // stored messages that are in memory (waiting or unacked)
 }
 
 // effects are the follow-ups of a change made under the queue lock, run
@@ -97,7 +106,19 @@ type deadLetter struct {
 
 func (q *queue) pushBack(m *message) {
 	q.levels[m.priority] = append(q.levels[m.priority], m)
+	q.held(m)
+}
+
+// held accounts for a message entering memory.
+func (q *queue) held(m *message) {
 	q.depth++
+	q.memBytes += m.size()
+	if m.seq != 0 {
+		if q.resident == nil {
+			q.resident = make(map[uint64]struct{})
+		}
+		q.resident[m.seq] = struct{}{}
+	}
 }
 
 // pushFront puts messages back at the head of their levels, keeping their
@@ -106,9 +127,60 @@ func (q *queue) pushFront(ms []*message) {
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
 		q.levels[m.priority] = slices.Insert(q.levels[m.priority], 0, m)
-		q.depth++
+		q.held(m)
 	}
 }
+
+// pageOut decides whether an arriving message stays only in the store.
+func (q *queue) pageOut(m *message) bool {
+	window := q.b.opts.QueueMemoryBytes
+	if m.seq == 0 || (q.paged == 0 && q.memBytes+m.size() <= window) {
+		return false
+	}
+	q.paged++
+	if q.pagedMin == 0 || m.seq < q.pagedMin {
+		q.pagedMin = m.seq
+	}
+	return true
+}
+
+// pageIn reads paged-out messages back until the window is half full.
+// Stored messages already in memory are skipped, so a message is never
+// held twice however appends and reads interleave.
+func (q *queue) pageIn() {
+	window := q.b.opts.QueueMemoryBytes
+	for q.paged > 0 && q.memBytes < window/2 {
+		from := q.scanFrom
+		if q.pagedMin != 0 && q.pagedMin-1 < from {
+			from = q.pagedMin - 1
+		}
+		q.pagedMin = 0
+		read, loaded := 0, 0
+		err := q.b.store.Scan(q.name, from, pageBatch, func(r *store.Record) error {
+			read++
+			q.scanFrom = max(q.scanFrom, r.Seq)
+			if _, ok := q.resident[r.Seq]; ok {
+				return nil
+			}
+			q.pushBack(messageFromRecord(r, q.name))
+			loaded++
+			return nil
+		})
+		if err != nil {
+			q.b.log.Error("reading paged messages failed", "queue", q.name, "err", err)
+			return
+		}
+		q.paged -= loaded
+		if read < pageBatch {
+			// The store holds no more than what was read: whatever the
+			// count says, nothing else is out there.
+			q.paged = 0
+		}
+	}
+}
+
+// pageBatch is how many stored messages one read brings back.
+const pageBatch = 256
 
 func (q *queue) popFront() *message {
 	for p := len(q.levels) - 1; p >= 0; p-- {
@@ -120,6 +192,7 @@ func (q *queue) popFront() *message {
 				q.levels[p] = nil // let the backing array go
 			}
 			q.depth--
+			q.memBytes -= m.size()
 			return m
 		}
 	}
@@ -130,8 +203,10 @@ func (q *queue) popFront() *message {
 func (q *queue) enqueue(ms ...*message) {
 	q.mu.Lock()
 	for _, m := range ms {
-		q.pushBack(m)
 		q.enqueued++
+		if !q.pageOut(m) {
+			q.pushBack(m)
+		}
 	}
 	q.mu.Unlock()
 	q.dispatch()
@@ -144,7 +219,13 @@ func (q *queue) dispatch() {
 	var fx effects
 	q.mu.Lock()
 	now := time.Now().UnixMilli()
-	for q.depth > 0 {
+	for {
+		if q.paged > 0 && q.memBytes < q.b.opts.QueueMemoryBytes/2 {
+			q.pageIn()
+		}
+		if q.depth == 0 {
+			break
+		}
 		c := q.nextReady()
 		if c == nil {
 			break
@@ -312,15 +393,30 @@ func (q *queue) hasPending(c *consumer, match func(*delivery) bool) bool {
 	return findDelivery(c.unacked, match) >= 0
 }
 
-// purge drops every waiting message and returns how many there were.
+// purge drops every waiting message, in memory and paged out, and
+// returns how many there were. Delivered, unacked messages stay.
 func (q *queue) purge() int {
 	var fx effects
 	q.mu.Lock()
-	n := q.depth
+	n := q.depth + q.paged
 	for m := q.popFront(); m != nil; m = q.popFront() {
 		if m.persistent {
 			fx.deletes = append(fx.deletes, m)
 		}
+	}
+	if q.paged > 0 {
+		// Everything stored that is not in memory is paged out.
+		var seqs []uint64
+		q.b.store.Scan(q.name, 0, 0, func(r *store.Record) error {
+			if _, ok := q.resident[r.Seq]; !ok {
+				seqs = append(seqs, r.Seq)
+			}
+			return nil
+		})
+		if err := q.b.store.Delete(q.name, seqs...); err != nil {
+			q.b.log.Error("purging stored messages failed", "queue", q.name, "err", err)
+		}
+		q.paged, q.pagedMin = 0, 0
 	}
 	q.mu.Unlock()
 	q.b.apply(q, &fx)
@@ -339,14 +435,14 @@ type QueueStats struct {
 func (q *queue) stats() QueueStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return QueueStats{Name: q.name, Depth: q.depth, Consumers: len(q.consumers), Enqueued: q.enqueued, Dequeued: q.dequeued}
+	return QueueStats{Name: q.name, Depth: q.depth + q.paged, Consumers: len(q.consumers), Enqueued: q.enqueued, Dequeued: q.dequeued}
 }
 
 // dlqName is the dead letter queue for a queue: /queue/DLQ.NAME. Dead
 // letter queues themselves have none, so a poison message cannot loop.
 func dlqName(queueName string) (string, bool) {
-	name := strings.TrimPrefix(queueName, queuePrefix)
-	if strings.HasPrefix(name, "DLQ.") || strings.HasPrefix(queueName, tempQueuePrefix) {
+	name, ok := strings.CutPrefix(queueName, queuePrefix)
+	if !ok || strings.HasPrefix(name, "DLQ.") {
 		return "", false
 	}
 	return queuePrefix + "DLQ." + name, true

@@ -54,11 +54,12 @@ type session struct {
 
 // subscription is a client subscription: to a topic or to a queue.
 type subscription struct {
-	id    string
-	dest  string
-	mode  ackMode
-	topic *topicSub
-	cons  *consumer
+	id      string
+	dest    string
+	mode    ackMode
+	topic   *topicSub
+	cons    *consumer
+	durable *durable // set when cons consumes a durable subscription
 }
 
 type transaction struct {
