@@ -37,7 +37,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.HTTPAddr, "http", ":8080", "HTTP listen address (WebSocket at /ws, health at /healthz)")
 	fs.StringVar(&c.StompAddr, "stomp", ":61613", "STOMP over TCP listen address; empty disables it")
-	fs.StringVar(&c.DataDir, "data", "./data", "data directory for persistent storage")
+	fs.StringVar(&c.DataDir, "data", "./data", "data directory: the message store broker.db lives here")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated WebSocket origins allowed besides same-host and loopback; * allows all")
@@ -55,6 +55,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", o.ConnectTimeout, "time a new connection has to send CONNECT")
 	fs.IntVar(&o.MaxRedeliveries, "max-redeliveries", o.MaxRedeliveries, "redeliveries before a message goes to /queue/DLQ.NAME")
 	fs.IntVar(&o.DefaultPrefetch, "prefetch", o.DefaultPrefetch, "default prefetch-count of client-ack subscriptions")
+	fs.IntVar(&o.QueueMemoryBytes, "queue-memory-bytes", o.QueueMemoryBytes, "persistent messages a queue keeps in memory; the rest wait on disk")
+	fs.Int64Var(&o.MaxStoreBytes, "max-store-bytes", 0, "refuse persistent messages while the store is larger than this; 0 means no limit")
 	fs.BoolVar(&o.DeadLetterExpired, "dead-letter-expired", false, "send expired queue messages to the dead letter queue instead of dropping them")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: broker [flags]\n\nEvery flag can also be set with an environment variable: --max-connections is BROKER_MAX_CONNECTIONS.\n\n")

@@ -41,11 +41,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := newLogger(cfg, stderr)
 	cfg.Broker.Logger = log
 
-	st := store.NewMemory()
-	defer st.Close()
+	st, err := store.OpenBolt(cfg.DataDir, store.BoltOptions{})
+	if err != nil {
+		log.Error("cannot open the message store", "data", cfg.DataDir, "err", err)
+		fmt.Fprintf(stderr, "broker: cannot open the message store in %s: %v\n", cfg.DataDir, err)
+		return 1
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the message store failed", "err", err)
+		}
+	}()
 	b, err := broker.New(cfg.Broker, st)
 	if err != nil {
-		log.Error("cannot start broker", "err", err)
+		log.Error("cannot recover from the message store", "err", err)
+		fmt.Fprintf(stderr, "broker: cannot recover from the message store in %s: %v\n", cfg.DataDir, err)
 		return 1
 	}
 
