@@ -45,7 +45,7 @@ func (s *session) onSend(f *stomp.Frame) error {
 		return err
 	}
 	if tx != nil {
-		tx.actions = append(tx.actions, func() error { return s.b.publish([]*message{m}) })
+		tx.actions = append(tx.actions, txAction{send: m})
 		return nil
 	}
 	return s.b.publish([]*message{m})
@@ -315,12 +315,12 @@ func (s *session) onAck(f *stomp.Frame, ack bool) error {
 	if tx != nil {
 		// Settled at COMMIT; by then an earlier cumulative ACK in the
 		// same transaction may have covered it, which is fine.
-		tx.actions = append(tx.actions, func() error {
+		tx.actions = append(tx.actions, txAction{settle: func() error {
 			if err := settle(); err != nil && !errors.Is(err, errUnknownAck) {
 				return err
 			}
 			return nil
-		})
+		}})
 		return nil
 	}
 	return settle()
@@ -346,10 +346,5 @@ func (s *session) onTransaction(f *stomp.Frame) error {
 	if f.Command == stomp.ABORT {
 		return nil
 	}
-	for _, act := range tx.actions {
-		if err := act(); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.commit(s.b)
 }

@@ -62,8 +62,42 @@ type subscription struct {
 	durable *durable // set when cons consumes a durable subscription
 }
 
+// transaction holds a client's SENDs and ACK/NACKs until COMMIT. Each
+// action is a message to publish or a settlement to make.
 type transaction struct {
-	actions []func() error
+	actions []txAction
+}
+
+type txAction struct {
+	send   *message
+	settle func() error
+}
+
+// commit carries out the actions in order. Consecutive SENDs are
+// published together, so their persistent messages share one store write.
+func (tx *transaction) commit(b *Broker) error {
+	var batch []*message
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := b.publish(batch)
+		batch = nil
+		return err
+	}
+	for _, a := range tx.actions {
+		if a.send != nil {
+			batch = append(batch, a.send)
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := a.settle(); err != nil {
+			return err
+		}
+	}
+	return flush()
 }
 
 func newSession(b *Broker, t Transport) *session {
