@@ -1,0 +1,347 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"runtime/debug"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+type opKind uint8
+
+const (
+	opAppend opKind = iota
+	opDelete
+	opSetDeliveries
+	opDeleteQueue
+	opPutSub
+	opDeleteSub
+)
+
+// writeOp is one write call waiting for the writer goroutine. The caller
+// blocks on done until the transaction holding the op has committed or
+// failed, so the writer may use the op's slices meanwhile.
+type writeOp struct {
+	kind   opKind
+	recs   []*Record
+	vals   [][]byte // recs encoded, by the caller's goroutine
+	queues []string // recs' queues, copied when encoding
+	size   int      // bytes in vals
+	queue  string
+	seqs   []uint64
+	n      uint32
+	sub    Subscription
+
+	first uint64 // Seq of recs[0] in the current attempt
+	done  chan error
+}
+
+// weight is what the op counts against BoltOptions.MaxBatch.
+func (op *writeOp) weight() int {
+	return max(len(op.vals), len(op.seqs), 1)
+}
+
+// submit hands op to the writer goroutine and waits for its result.
+func (b *Bolt) submit(op *writeOp) error {
+	if b.readOnly {
+		if err := b.checkOpen(); err != nil {
+			return err
+		}
+		return ErrReadOnly
+	}
+	op.done = make(chan error, 1)
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return ErrClosed
+	}
+	// Close waits for the read lock to be released, and the writer keeps
+	// receiving until Close closes ops, so this send cannot block forever.
+	b.ops <- op
+	b.mu.RUnlock()
+	return <-op.done
+}
+
+// run is the writer goroutine: it takes the first waiting op, adds every
+// op already queued behind it up to the batch bounds, and commits them in
+// one transaction. Writes arriving during a commit queue up for the next
+// one, which is what makes concurrent callers share an fsync without any
+// deliberate delay for a lone caller.
+func (b *Bolt) run() {
+	defer close(b.done)
+	// Faults on damaged pages become panics that update recovers; the
+	// setting dies with this goroutine.
+	debug.SetPanicOnFault(true)
+	for op := range b.ops {
+		batch := []*writeOp{op}
+		weight, size := op.weight(), op.size
+	fill:
+		for weight < b.maxBatch && size < maxBatchBytes {
+			select {
+			case next, ok := <-b.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, next)
+				weight += next.weight()
+				size += next.size
+			default:
+				break fill
+			}
+		}
+		b.commit(batch)
+	}
+}
+
+// commit applies batch in one transaction and reports to every op. An op
+// that fails on its own (rather than the commit failing) is answered with
+// its error and the rest are retried without it, so one bad call does not
+// fail its neighbours. Seq values are computed afresh on each attempt and
+// adopted only after a successful commit.
+func (b *Bolt) commit(batch []*writeOp) {
+	for len(batch) > 0 {
+		bad := -1
+		var badErr error
+		var last uint64
+		err := b.update(func(tx *bolt.Tx) error {
+			w := newTxWriter(tx, b.seq)
+			for i, op := range batch {
+				if err := w.apply(op); err != nil {
+					bad, badErr = i, err
+					return err
+				}
+			}
+			if err := w.finish(); err != nil {
+				return err
+			}
+			last = w.seq
+			return nil
+		})
+		if bad >= 0 {
+			batch[bad].done <- badErr
+			batch = slices.Delete(batch, bad, bad+1)
+			continue
+		}
+		if err == nil {
+			b.seq = last
+			b.commits.Add(1)
+			for _, op := range batch {
+				for i, r := range op.recs {
+					r.Seq = op.first + uint64(i)
+				}
+			}
+		} else {
+			err = fmt.Errorf("store: commit: %w", err)
+		}
+		for _, op := range batch {
+			op.done <- err
+		}
+		return
+	}
+}
+
+// txWriter applies ops inside one write transaction, keeping the touched
+// queues' buckets and stats at hand and writing the stats once at the end.
+type txWriter struct {
+	tx      *bolt.Tx
+	queues  *bolt.Bucket
+	stats   *bolt.Bucket
+	subs    *bolt.Bucket
+	seq     uint64
+	seq0    uint64
+	buckets map[string]*bolt.Bucket
+	touched map[string]*queueStats
+}
+
+func newTxWriter(tx *bolt.Tx, seq uint64) *txWriter {
+	return &txWriter{
+		tx:      tx,
+		queues:  tx.Bucket([]byte(bucketQueues)),
+		stats:   tx.Bucket([]byte(bucketStats)),
+		subs:    tx.Bucket([]byte(bucketSubs)),
+		seq:     seq,
+		seq0:    seq,
+		buckets: make(map[string]*bolt.Bucket),
+		touched: make(map[string]*queueStats),
+	}
+}
+
+// bucket returns queue's bucket, creating it when create is set; nil when
+// it does not exist and create is not set.
+func (w *txWriter) bucket(queue string, create bool) (*bolt.Bucket, error) {
+	qb, known := w.buckets[queue]
+	if !known {
+		qb = w.queues.Bucket([]byte(queue))
+		w.buckets[queue] = qb
+	}
+	if qb != nil || !create {
+		if qb != nil {
+			// Keys only ever grow at the end, so full pages waste nothing.
+			qb.FillPercent = 1.0
+		}
+		return qb, nil
+	}
+	qb, err := w.queues.CreateBucket([]byte(queue))
+	if err != nil {
+		return nil, fmt.Errorf("queue %q: %w", queue, err)
+	}
+	qb.FillPercent = 1.0
+	w.buckets[queue] = qb
+	return qb, nil
+}
+
+// stat returns queue's stats for updating; finish writes them back.
+func (w *txWriter) stat(queue string) (*queueStats, error) {
+	if st := w.touched[queue]; st != nil {
+		return st, nil
+	}
+	st := &queueStats{}
+	if v := w.stats.Get([]byte(queue)); v != nil {
+		s, err := decodeStats(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: queue %q: %v", ErrCorrupt, queue, err)
+		}
+		*st = s
+	}
+	w.touched[queue] = st
+	return st, nil
+}
+
+func (w *txWriter) apply(op *writeOp) error {
+	switch op.kind {
+	case opAppend:
+		for i, v := range op.vals {
+			q := op.queues[i]
+			qb, err := w.bucket(q, true)
+			if err != nil {
+				return err
+			}
+			st, err := w.stat(q)
+			if err != nil {
+				return err
+			}
+			w.seq++
+			if i == 0 {
+				op.first = w.seq
+			}
+			if err := qb.Put(seqKey(w.seq), v); err != nil {
+				return fmt.Errorf("queue %q: %w", q, err)
+			}
+			bodyLen, _ := recordBodyLen(v)
+			st.count++
+			st.bytes += bodyLen
+		}
+	case opDelete:
+		qb, err := w.bucket(op.queue, false)
+		if qb == nil || err != nil {
+			return err
+		}
+		st, err := w.stat(op.queue)
+		if err != nil {
+			return err
+		}
+		for _, seq := range op.seqs {
+			k := seqKey(seq)
+			v := qb.Get(k)
+			if v == nil {
+				continue
+			}
+			// A value too damaged to read its length still goes: deleting
+			// is how a damaged record is got rid of.
+			bodyLen, _ := recordBodyLen(v)
+			if err := qb.Delete(k); err != nil {
+				return fmt.Errorf("queue %q: %w", op.queue, err)
+			}
+			st.count--
+			st.bytes -= bodyLen
+		}
+	case opSetDeliveries:
+		qb, err := w.bucket(op.queue, false)
+		if qb == nil || err != nil {
+			return err
+		}
+		k := seqKey(op.seqs[0])
+		v := qb.Get(k)
+		if v == nil {
+			return nil
+		}
+		if _, err := recordBodyLen(v); err != nil {
+			return fmt.Errorf("%w: queue %q seq %d: %v", ErrCorrupt, op.queue, op.seqs[0], err)
+		}
+		// v is bbolt's memory; Put needs a value of our own.
+		nv := bytes.Clone(v)
+		binary.BigEndian.PutUint32(nv[offDeliveries:], op.n)
+		if err := qb.Put(k, nv); err != nil {
+			return fmt.Errorf("queue %q: %w", op.queue, err)
+		}
+	case opDeleteQueue:
+		if qb, _ := w.bucket(op.queue, false); qb != nil {
+			if err := w.queues.DeleteBucket([]byte(op.queue)); err != nil {
+				return fmt.Errorf("queue %q: %w", op.queue, err)
+			}
+		}
+		w.buckets[op.queue] = nil
+		w.touched[op.queue] = &queueStats{}
+	case opPutSub:
+		if err := w.subs.Put([]byte(op.sub.Name), encodeSubscription(op.sub)); err != nil {
+			return fmt.Errorf("subscription %q: %w", op.sub.Name, err)
+		}
+	case opDeleteSub:
+		if err := w.subs.Delete([]byte(op.sub.Name)); err != nil {
+			return fmt.Errorf("subscription %q: %w", op.sub.Name, err)
+		}
+	}
+	return nil
+}
+
+// finish writes the touched queues' stats, drops queues left empty and
+// records the sequence.
+func (w *txWriter) finish() error {
+	for q, st := range w.touched {
+		qb, err := w.bucket(q, false)
+		if err != nil {
+			return err
+		}
+		if st.count <= 0 && qb != nil {
+			if k, _ := qb.Cursor().First(); k == nil {
+				if err := w.queues.DeleteBucket([]byte(q)); err != nil {
+					return fmt.Errorf("queue %q: %w", q, err)
+				}
+				w.buckets[q] = nil
+			} else {
+				// The stats disagree with the records; trust the records.
+				*st = recount(qb)
+			}
+		}
+		if st.count <= 0 {
+			if err := w.stats.Delete([]byte(q)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.stats.Put([]byte(q), encodeStats(*st)); err != nil {
+			return err
+		}
+	}
+	if w.seq != w.seq0 {
+		meta := w.tx.Bucket([]byte(bucketMeta))
+		if err := meta.Put([]byte(keySeq), seqKey(w.seq)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func recount(qb *bolt.Bucket) queueStats {
+	var st queueStats
+	c := qb.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		n, _ := recordBodyLen(v)
+		st.count++
+		st.bytes += n
+	}
+	return st
+}

@@ -1,0 +1,470 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// impls lists the Store implementations the contract tests run against.
+func impls() []struct {
+	name string
+	open func(t *testing.T) Store
+} {
+	return []struct {
+		name string
+		open func(t *testing.T) Store
+	}{
+		{"Memory", func(t *testing.T) Store { return NewMemory() }},
+		{"Bolt", func(t *testing.T) Store { return openTestBolt(t, t.TempDir()) }},
+	}
+}
+
+// openTestBolt opens a Bolt store in dir and closes it when the test ends.
+func openTestBolt(t testing.TB, dir string) *Bolt {
+	t.Helper()
+	b, err := OpenBolt(dir, BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// forEachStore runs test against a fresh store of every implementation.
+func forEachStore(t *testing.T, test func(t *testing.T, s Store)) {
+	for _, impl := range impls() {
+		t.Run(impl.name, func(t *testing.T) {
+			test(t, impl.open(t))
+		})
+	}
+}
+
+func rec(queue, id, body string) *Record {
+	return &Record{Queue: queue, ID: id, Body: []byte(body)}
+}
+
+// scanAll returns the records Scan hands out.
+func scanAll(t testing.TB, s Store, queue string, after uint64, limit int) []*Record {
+	t.Helper()
+	var got []*Record
+	if err := s.Scan(queue, after, limit, func(r *Record) error { got = append(got, r); return nil }); err != nil {
+		t.Fatalf("Scan(%q, %d, %d): %v", queue, after, limit, err)
+	}
+	return got
+}
+
+func ids(recs []*Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func mustQueues(t testing.TB, s Store) []QueueInfo {
+	t.Helper()
+	qs, err := s.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qs
+}
+
+func TestContractAppendScan(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		batch := []*Record{rec("/queue/a", "a1", "x"), rec("/queue/b", "b1", "y"), rec("/queue/a", "a2", "z")}
+		if err := s.Append(batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append([]*Record{rec("/queue/a", "a3", "w")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(nil); err != nil {
+			t.Fatal("empty append:", err)
+		}
+		got := scanAll(t, s, "/queue/a", 0, 0)
+		if !slices.Equal(ids(got), []string{"a1", "a2", "a3"}) {
+			t.Fatalf("queue a holds %v", ids(got))
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i].Seq <= got[i-1].Seq {
+				t.Fatalf("Seq not increasing: %d then %d", got[i-1].Seq, got[i].Seq)
+			}
+		}
+		if got[0].Seq != batch[0].Seq || got[1].Seq != batch[2].Seq || batch[1].Seq == 0 {
+			t.Fatalf("Append set Seq %d %d %d, Scan gives %d %d", batch[0].Seq, batch[1].Seq, batch[2].Seq, got[0].Seq, got[1].Seq)
+		}
+		for _, r := range got {
+			if r.Queue != "/queue/a" {
+				t.Fatalf("record of queue a says queue %q", r.Queue)
+			}
+		}
+		if got := scanAll(t, s, "/queue/a", got[0].Seq, 0); !slices.Equal(ids(got), []string{"a2", "a3"}) {
+			t.Fatalf("after first: %v", ids(got))
+		}
+		if got := scanAll(t, s, "/queue/a", 0, 2); !slices.Equal(ids(got), []string{"a1", "a2"}) {
+			t.Fatalf("limit 2: %v", ids(got))
+		}
+		if got := scanAll(t, s, "/queue/a", got[2].Seq, 0); len(got) != 0 {
+			t.Fatalf("after last: %v", ids(got))
+		}
+		if got := scanAll(t, s, "/queue/a", math.MaxUint64, 0); len(got) != 0 {
+			t.Fatalf("after max: %v", ids(got))
+		}
+		if got := scanAll(t, s, "/queue/none", 0, 0); len(got) != 0 {
+			t.Fatalf("missing queue: %v", ids(got))
+		}
+		stop := errors.New("stop")
+		calls := 0
+		err := s.Scan("/queue/a", 0, 0, func(*Record) error { calls++; return stop })
+		if err != stop || calls != 1 {
+			t.Fatalf("Scan returned %v after %d calls, want fn's error after 1", err, calls)
+		}
+	})
+}
+
+func TestContractLongScan(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		const n = 1500 // more than one of Bolt's read chunks
+		var recs []*Record
+		for i := range n {
+			recs = append(recs, rec("/queue/long", fmt.Sprint(i), fmt.Sprint("body", i)))
+		}
+		if err := s.Append(recs); err != nil {
+			t.Fatal(err)
+		}
+		got := scanAll(t, s, "/queue/long", 0, 0)
+		if len(got) != n {
+			t.Fatalf("scanned %d of %d", len(got), n)
+		}
+		for i, r := range got {
+			if r.ID != fmt.Sprint(i) || r.Seq != recs[i].Seq {
+				t.Fatalf("record %d is %q seq %d, want seq %d", i, r.ID, r.Seq, recs[i].Seq)
+			}
+		}
+		if got := scanAll(t, s, "/queue/long", recs[99].Seq, 1000); len(got) != 1000 || got[0].ID != "100" || got[999].ID != "1099" {
+			t.Fatalf("limit 1000 after 100: %d records, %s..%s", len(got), got[0].ID, got[len(got)-1].ID)
+		}
+	})
+}
+
+func TestContractFields(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		in := &Record{
+			Queue:      "/queue/f",
+			ID:         "id:1",
+			Headers:    [][2]string{{"content-type", "text/plain"}, {"", ""}, {"k", "v1"}, {"k", "v2\x00\n"}},
+			Body:       []byte{0, 1, 2, 255, 0},
+			Priority:   9,
+			Expires:    1700000000123,
+			Timestamp:  -5,
+			Deliveries: math.MaxUint32,
+		}
+		empty := &Record{Queue: "/queue/f"}
+		if err := s.Append([]*Record{in, empty}); err != nil {
+			t.Fatal(err)
+		}
+		got := scanAll(t, s, "/queue/f", 0, 0)
+		if len(got) != 2 {
+			t.Fatalf("%d records", len(got))
+		}
+		if !sameRecord(got[0], in) {
+			t.Fatalf("got %+v\nwant %+v", got[0], in)
+		}
+		if !sameRecord(got[1], empty) {
+			t.Fatalf("got %+v\nwant %+v", got[1], empty)
+		}
+	})
+}
+
+// sameRecord compares records treating nil and empty slices alike.
+func sameRecord(a, b *Record) bool {
+	return a.Seq == b.Seq && a.Queue == b.Queue && a.ID == b.ID && slices.Equal(a.Headers, b.Headers) &&
+		bytes.Equal(a.Body, b.Body) && a.Priority == b.Priority && a.Expires == b.Expires &&
+		a.Timestamp == b.Timestamp && a.Deliveries == b.Deliveries
+}
+
+func TestContractCopies(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		r := &Record{Queue: "/queue/c", ID: "1", Body: []byte("body"), Headers: [][2]string{{"k", "v"}}}
+		if err := s.Append([]*Record{r}); err != nil {
+			t.Fatal(err)
+		}
+		r.Body[0] = 'X'
+		r.Headers[0][1] = "changed"
+		r.ID = "changed"
+		got := scanAll(t, s, "/queue/c", 0, 0)[0]
+		if string(got.Body) != "body" || got.Headers[0][1] != "v" || got.ID != "1" {
+			t.Fatalf("store shares the appended record: %+v", got)
+		}
+		got.Body[0] = 'Y'
+		got.Headers[0][1] = "changed"
+		got.Deliveries = 7
+		again := scanAll(t, s, "/queue/c", 0, 0)[0]
+		if string(again.Body) != "body" || again.Headers[0][1] != "v" || again.Deliveries != 0 {
+			t.Fatalf("store shares the scanned record: %+v", again)
+		}
+	})
+}
+
+func TestContractDelete(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		recs := []*Record{rec("/queue/d", "1", "a"), rec("/queue/d", "2", "bb"), rec("/queue/d", "3", "ccc")}
+		if err := s.Append(recs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete("/queue/d", recs[1].Seq, recs[1].Seq+1000); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete("/queue/d", recs[1].Seq); err != nil {
+			t.Fatal("deleting again:", err)
+		}
+		if err := s.Delete("/queue/missing", 1, 2); err != nil {
+			t.Fatal("deleting from a missing queue:", err)
+		}
+		if err := s.Delete("/queue/d"); err != nil {
+			t.Fatal("deleting nothing:", err)
+		}
+		// A Seq of another queue names nothing here.
+		if err := s.Append([]*Record{rec("/queue/other", "o", "o")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete("/queue/d", 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(scanAll(t, s, "/queue/d", 0, 0)); !slices.Equal(got, []string{"1", "3"}) {
+			t.Fatalf("after delete: %v", got)
+		}
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/d", 2, 4}, {"/queue/other", 1, 1}}) {
+			t.Fatalf("queues %v", qs)
+		}
+		if err := s.Delete("/queue/d", recs[0].Seq, recs[2].Seq); err != nil {
+			t.Fatal(err)
+		}
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/other", 1, 1}}) {
+			t.Fatalf("an emptied queue is still listed: %v", qs)
+		}
+		// An emptied queue takes records again, after the old ones.
+		r := rec("/queue/d", "4", "dddd")
+		if err := s.Append([]*Record{r}); err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq <= recs[2].Seq {
+			t.Fatalf("Seq went back from %d to %d", recs[2].Seq, r.Seq)
+		}
+	})
+}
+
+func TestContractSetDeliveries(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		recs := []*Record{rec("/queue/s", "1", "a"), rec("/queue/s", "2", "b")}
+		if err := s.Append(recs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDeliveries("/queue/s", recs[1].Seq, 3); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetDeliveries("/queue/s", recs[1].Seq+100, 3); err != nil {
+			t.Fatal("missing record:", err)
+		}
+		if err := s.SetDeliveries("/queue/none", 1, 3); err != nil {
+			t.Fatal("missing queue:", err)
+		}
+		got := scanAll(t, s, "/queue/s", 0, 0)
+		if got[0].Deliveries != 0 || got[1].Deliveries != 3 || string(got[1].Body) != "b" {
+			t.Fatalf("deliveries %d %d, body %q", got[0].Deliveries, got[1].Deliveries, got[1].Body)
+		}
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/s", 2, 2}}) {
+			t.Fatalf("SetDeliveries changed the sizes: %v", qs)
+		}
+	})
+}
+
+func TestContractQueues(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		if qs := mustQueues(t, s); len(qs) != 0 {
+			t.Fatalf("new store lists %v", qs)
+		}
+		err := s.Append([]*Record{rec("/queue/z", "1", "12345"), rec("/queue/a", "2", ""), rec("/queue/z", "3", "67"), rec("/topic/t", "4", "t")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []QueueInfo{{"/queue/a", 1, 0}, {"/queue/z", 2, 7}, {"/topic/t", 1, 1}}
+		if qs := mustQueues(t, s); !slices.Equal(qs, want) {
+			t.Fatalf("queues %v, want %v", qs, want)
+		}
+		if n, err := s.Size(); err != nil || n <= 0 {
+			t.Fatalf("Size %d, %v", n, err)
+		}
+	})
+}
+
+func TestContractDeleteQueue(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		recs := []*Record{rec("/queue/x", "1", "a"), rec("/queue/y", "2", "b"), rec("/queue/x", "3", "c")}
+		if err := s.Append(recs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteQueue("/queue/x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteQueue("/queue/x"); err != nil {
+			t.Fatal("again:", err)
+		}
+		if err := s.DeleteQueue("/queue/never"); err != nil {
+			t.Fatal("missing queue:", err)
+		}
+		if got := scanAll(t, s, "/queue/x", 0, 0); len(got) != 0 {
+			t.Fatalf("deleted queue holds %v", ids(got))
+		}
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/y", 1, 1}}) {
+			t.Fatalf("queues %v", qs)
+		}
+		r := rec("/queue/x", "4", "d")
+		if err := s.Append([]*Record{r}); err != nil {
+			t.Fatal(err)
+		}
+		if r.Seq <= recs[2].Seq {
+			t.Fatalf("Seq went back from %d to %d", recs[2].Seq, r.Seq)
+		}
+		if got := ids(scanAll(t, s, "/queue/x", 0, 0)); !slices.Equal(got, []string{"4"}) {
+			t.Fatalf("recreated queue holds %v", got)
+		}
+	})
+}
+
+func TestContractSubscriptions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		subs, err := s.Subscriptions()
+		if err != nil || len(subs) != 0 {
+			t.Fatalf("new store: %v %v", subs, err)
+		}
+		b := Subscription{Name: "client-b:sub-1", Destination: "/topic/logs.#", Queue: "/queue/durable.b"}
+		a := Subscription{Name: "a", Destination: "/topic/x", Queue: ""}
+		for _, sub := range []Subscription{b, a} {
+			if err := s.PutSubscription(sub); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if subs, _ := s.Subscriptions(); !slices.Equal(subs, []Subscription{a, b}) {
+			t.Fatalf("subscriptions %v", subs)
+		}
+		b.Destination = "/topic/other"
+		if err := s.PutSubscription(b); err != nil {
+			t.Fatal(err)
+		}
+		if subs, _ := s.Subscriptions(); !slices.Equal(subs, []Subscription{a, b}) {
+			t.Fatalf("after replace %v", subs)
+		}
+		if err := s.DeleteSubscription("a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteSubscription("a"); err != nil {
+			t.Fatal("again:", err)
+		}
+		if subs, _ := s.Subscriptions(); !slices.Equal(subs, []Subscription{b}) {
+			t.Fatalf("after delete %v", subs)
+		}
+	})
+}
+
+func TestContractClose(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		if err := s.Append([]*Record{rec("/queue/q", "1", "a")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal("second Close:", err)
+		}
+		_, qErr := s.Queues()
+		_, subErr := s.Subscriptions()
+		_, sizeErr := s.Size()
+		for name, err := range map[string]error{
+			"Append":             s.Append([]*Record{rec("/queue/q", "2", "b")}),
+			"Append none":        s.Append(nil),
+			"Delete":             s.Delete("/queue/q", 1),
+			"SetDeliveries":      s.SetDeliveries("/queue/q", 1, 1),
+			"Queues":             qErr,
+			"Scan":               s.Scan("/queue/q", 0, 0, func(*Record) error { return nil }),
+			"DeleteQueue":        s.DeleteQueue("/queue/q"),
+			"PutSubscription":    s.PutSubscription(Subscription{Name: "n"}),
+			"DeleteSubscription": s.DeleteSubscription("n"),
+			"Subscriptions":      subErr,
+			"Size":               sizeErr,
+		} {
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+			}
+		}
+	})
+}
+
+// Concurrent writers each see their own records in order, and nothing is
+// lost or duplicated.
+func TestContractConcurrent(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		const writers, each = 16, 40
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				q := fmt.Sprintf("/queue/c%d", w%4)
+				var last uint64
+				for i := range each {
+					r := rec(q, fmt.Sprintf("%d-%d", w, i), "x")
+					if err := s.Append([]*Record{r}); err != nil {
+						errs <- err
+						return
+					}
+					if r.Seq <= last {
+						errs <- fmt.Errorf("writer %d: Seq %d after %d", w, r.Seq, last)
+						return
+					}
+					last = r.Seq
+					if i%3 == 0 {
+						if err := s.Delete(q, r.Seq); err != nil {
+							errs <- err
+							return
+						}
+					} else if err := s.SetDeliveries(q, r.Seq, uint32(i)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		total := 0
+		for _, q := range mustQueues(t, s) {
+			got := scanAll(t, s, q.Name, 0, 0)
+			if len(got) != q.Count || q.Bytes != int64(q.Count) {
+				t.Fatalf("%s: scan gives %d, Queues says %+v", q.Name, len(got), q)
+			}
+			seen := map[string]bool{}
+			for _, r := range got {
+				var w, i int
+				fmt.Sscanf(r.ID, "%d-%d", &w, &i)
+				if seen[r.ID] || i%3 == 0 || r.Deliveries != uint32(i) {
+					t.Fatalf("%s: unexpected record %+v", q.Name, r)
+				}
+				seen[r.ID] = true
+			}
+			total += len(got)
+		}
+		if want := writers * (each - (each+2)/3); total != want {
+			t.Fatalf("%d records left, want %d", total, want)
+		}
+	})
+}
