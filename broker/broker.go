@@ -52,8 +52,23 @@ type Options struct {
 	// DeadLetterExpired sends expired queue messages to the dead letter
 	// queue instead of dropping them.
 	DeadLetterExpired bool
-	// Authenticate checks CONNECT credentials; nil accepts everyone.
-	Authenticate func(login, passcode string, info ConnInfo) error
+	// Authenticate checks CONNECT credentials (login and passcode, or a
+	// token the transport found in ConnInfo.Authorization) and returns who
+	// the client is and what it may do. Nil lets everyone do anything.
+	Authenticate func(info ConnInfo, login, passcode string) (Principal, error)
+	// FailedLoginDelay slows down password guessing: a refused CONNECT
+	// waits this long before its ERROR.
+	FailedLoginDelay time.Duration
+	// MaxConnectionsPerIP bounds concurrent connections from one address.
+	MaxConnectionsPerIP int
+	// MaxTransactions bounds open transactions per connection, and
+	// MaxTransactionFrames the frames one transaction may hold.
+	MaxTransactions, MaxTransactionFrames int
+	// MaxQueueMessages and MaxQueueBytes bound a queue (0: unbounded). A
+	// producer sending to a full queue waits up to SendBlockTimeout.
+	MaxQueueMessages int
+	MaxQueueBytes    int64
+	SendBlockTimeout time.Duration
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -72,6 +87,12 @@ func DefaultOptions() Options {
 		MaxRedeliveries:  10,
 		DefaultPrefetch:  1000,
 		QueueMemoryBytes: 16 << 20,
+		FailedLoginDelay: 500 * time.Millisecond,
+
+		MaxConnectionsPerIP:  10000,
+		MaxTransactions:      64,
+		MaxTransactionFrames: 10000,
+		SendBlockTimeout:     30 * time.Second,
 	}
 }
 
@@ -98,6 +119,10 @@ func (o *Options) fill() {
 	setDur(&o.ConnectTimeout, d.ConnectTimeout)
 	setInt(&o.DefaultPrefetch, d.DefaultPrefetch)
 	setInt(&o.QueueMemoryBytes, d.QueueMemoryBytes)
+	setInt(&o.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
+	setInt(&o.MaxTransactions, d.MaxTransactions)
+	setInt(&o.MaxTransactionFrames, d.MaxTransactionFrames)
+	setDur(&o.SendBlockTimeout, d.SendBlockTimeout)
 	if o.HeartbeatGrace <= 0 {
 		o.HeartbeatGrace = d.HeartbeatGrace
 	}
@@ -124,12 +149,14 @@ type Broker struct {
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
+	perIP     map[string]int
 	clientIDs map[string]*session
 	queues    map[string]*queue
 	closing   bool
 	sessWG    sync.WaitGroup
 
 	durables   durables
+	limits     limitCounters
 	stats      counters
 	topicNames sync.Map // topic name → *topicStats
 	taps       taps
@@ -152,6 +179,7 @@ func New(opts Options, st store.Store) (*Broker, error) {
 		topics:    newTopicIndex(),
 		idBase:    strconv.FormatInt(time.Now().UnixNano(), 36),
 		sessions:  make(map[*session]struct{}),
+		perIP:     make(map[string]int),
 		clientIDs: make(map[string]*session),
 		queues:    make(map[string]*queue),
 		started:   time.Now(),
@@ -390,15 +418,21 @@ func (b *Broker) storeDelete(m *message) bool {
 // session has been cleaned up and the transport closed.
 func (b *Broker) Serve(t Transport) {
 	s := newSession(b, t)
+	ip := hostOf(s.info.RemoteAddr)
 	b.mu.Lock()
 	refuse := ""
 	switch {
 	case b.closing:
 		refuse = "server shutting down"
 	case len(b.sessions) >= b.opts.MaxConnections:
-		refuse = "connection limit reached (max " + strconv.Itoa(b.opts.MaxConnections) + ")"
+		refuse = limitError("connection", b.opts.MaxConnections).Error()
+		b.limits.hit("connections")
+	case b.perIP[ip] >= b.opts.MaxConnectionsPerIP:
+		refuse = limitError("connections per address", b.opts.MaxConnectionsPerIP).Error()
+		b.limits.hit("connections-per-ip")
 	default:
 		b.sessions[s] = struct{}{}
+		b.perIP[ip]++
 		b.sessWG.Add(1)
 	}
 	b.mu.Unlock()
@@ -409,6 +443,9 @@ func (b *Broker) Serve(t Transport) {
 	defer b.sessWG.Done()
 	s.run()
 	b.mu.Lock()
+	if b.perIP[ip]--; b.perIP[ip] <= 0 {
+		delete(b.perIP, ip)
+	}
 	delete(b.sessions, s)
 	if s.clientID != "" && b.clientIDs[s.clientID] == s {
 		delete(b.clientIDs, s.clientID)
@@ -470,6 +507,8 @@ type Stats struct {
 	Expired       uint64
 	DeadLettered  uint64
 	SlowConsumers uint64
+	// Refusals counts what limits and permissions turned away, by name.
+	Refusals map[string]uint64
 }
 
 // Stats returns current figures.
@@ -490,5 +529,6 @@ func (b *Broker) Stats() Stats {
 	st.Expired = b.stats.expired.Load()
 	st.DeadLettered = b.stats.deadLettered.Load()
 	st.SlowConsumers = b.stats.slowConsumers.Load()
+	st.Refusals = b.limits.snapshot()
 	return st
 }

@@ -30,11 +30,14 @@ func (s *session) onSend(f *stomp.Frame) error {
 	if err != nil {
 		return destinationError(dest, err)
 	}
-	var tx *transaction
-	if id, ok := f.Get("transaction"); ok {
-		if tx = s.txs[id]; tx == nil {
-			return errors.New("unknown transaction " + strconv.Quote(id))
+	if kind != kindTempQueue {
+		if err := s.checkWrite(dest); err != nil {
+			return err
 		}
+	}
+	tx, err := s.txFor(f)
+	if err != nil {
+		return err
 	}
 	if kind == kindTempQueue {
 		dest = s.tempQueue(dest).name
@@ -48,7 +51,30 @@ func (s *session) onSend(f *stomp.Frame) error {
 		tx.actions = append(tx.actions, txAction{send: m})
 		return nil
 	}
+	if kind != kindTopic {
+		if err := s.b.queue(dest, true).waitForRoom(s.b.opts.SendBlockTimeout, s.writerDone); err != nil {
+			return err
+		}
+	}
 	return s.b.publish([]*message{m})
+}
+
+// txFor returns the transaction a frame names, if any, checking that it
+// exists and has room for one more frame.
+func (s *session) txFor(f *stomp.Frame) (*transaction, error) {
+	id, ok := f.Get("transaction")
+	if !ok {
+		return nil, nil
+	}
+	tx := s.txs[id]
+	if tx == nil {
+		return nil, errors.New("unknown transaction " + strconv.Quote(id))
+	}
+	if len(tx.actions) >= s.b.opts.MaxTransactionFrames {
+		s.b.limits.hit("transaction-frames")
+		return nil, limitError("frames per transaction", s.b.opts.MaxTransactionFrames)
+	}
+	return tx, nil
 }
 
 // rewriteReplyTo turns a reply-to naming one of this connection's
@@ -56,7 +82,15 @@ func (s *session) onSend(f *stomp.Frame) error {
 // sure replies reach this connection.
 func (s *session) rewriteReplyTo(m *message) error {
 	for i, h := range m.headers {
-		if h.Key != "reply-to" || !strings.HasPrefix(h.Value, tempQueuePrefix) {
+		if h.Key != "reply-to" {
+			continue
+		}
+		if !strings.HasPrefix(h.Value, tempQueuePrefix) {
+			// Replies will come back there: the sender must be allowed
+			// to read it.
+			if err := s.checkRead(h.Value); err != nil {
+				return err
+			}
 			continue
 		}
 		if _, err := parseDestination(h.Value, false); err != nil {
@@ -113,11 +147,17 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 		return errors.New("duplicate subscription id " + strconv.Quote(id))
 	}
 	if len(s.subs) >= s.b.opts.MaxSubscriptions {
+		s.b.limits.hit("subscriptions")
 		return errors.New("subscription limit reached (max " + strconv.Itoa(s.b.opts.MaxSubscriptions) + " per connection)")
 	}
 	kind, err := parseDestination(dest, true)
 	if err != nil {
 		return destinationError(dest, err)
+	}
+	if kind != kindTempQueue {
+		if err := s.checkRead(dest); err != nil {
+			return err
+		}
 	}
 	var mode ackMode
 	switch a := f.Value("ack"); a {
@@ -294,11 +334,9 @@ func (sub *subscription) hasPending(match func(*delivery) bool) bool {
 }
 
 func (s *session) onAck(f *stomp.Frame, ack bool) error {
-	var tx *transaction
-	if id, ok := f.Get("transaction"); ok {
-		if tx = s.txs[id]; tx == nil {
-			return errors.New("unknown transaction " + strconv.Quote(id))
-		}
+	tx, err := s.txFor(f)
+	if err != nil {
+		return err
 	}
 	sub, match, err := s.ackTarget(f)
 	if err != nil {
@@ -335,6 +373,10 @@ func (s *session) onTransaction(f *stomp.Frame) error {
 	if f.Command == stomp.BEGIN {
 		if tx != nil {
 			return errors.New("transaction " + strconv.Quote(id) + " already begun")
+		}
+		if len(s.txs) >= s.b.opts.MaxTransactions {
+			s.b.limits.hit("transactions")
+			return limitError("open transactions", s.b.opts.MaxTransactions)
 		}
 		s.txs[id] = &transaction{}
 		return nil

@@ -87,6 +87,9 @@ type queue struct {
 	scanFrom uint64              // store sequence read up to
 	pagedMin uint64              // lowest sequence paged out since the last read, 0 if none
 	resident map[uint64]struct{} // stored messages that are in memory (waiting or unacked)
+
+	pagedBytes int64         // approximate size of the paged-out messages
+	roomFreed  chan struct{} // closed when messages leave; producers blocked on a full queue wait on it
 }
 
 // effects are the follow-ups of a change made under the queue lock, run
@@ -138,6 +141,7 @@ func (q *queue) pageOut(m *message) bool {
 		return false
 	}
 	q.paged++
+	q.pagedBytes += int64(m.size())
 	if q.pagedMin == 0 || m.seq < q.pagedMin {
 		q.pagedMin = m.seq
 	}
@@ -162,7 +166,9 @@ func (q *queue) pageIn() {
 			if _, ok := q.resident[r.Seq]; ok {
 				return nil
 			}
-			q.pushBack(messageFromRecord(r, q.name))
+			m := messageFromRecord(r, q.name)
+			q.pushBack(m)
+			q.pagedBytes = max(0, q.pagedBytes-int64(m.size()))
 			loaded++
 			return nil
 		})
@@ -174,7 +180,7 @@ func (q *queue) pageIn() {
 		if read < pageBatch {
 			// The store holds no more than what was read: whatever the
 			// count says, nothing else is out there.
-			q.paged = 0
+			q.paged, q.pagedBytes = 0, 0
 		}
 	}
 }
@@ -193,6 +199,7 @@ func (q *queue) popFront() *message {
 			}
 			q.depth--
 			q.memBytes -= m.size()
+			q.freed()
 			return m
 		}
 	}
@@ -416,7 +423,8 @@ func (q *queue) purge() int {
 		if err := q.b.store.Delete(q.name, seqs...); err != nil {
 			q.b.log.Error("purging stored messages failed", "queue", q.name, "err", err)
 		}
-		q.paged, q.pagedMin = 0, 0
+		q.paged, q.pagedMin, q.pagedBytes = 0, 0, 0
+		q.freed()
 	}
 	q.mu.Unlock()
 	q.b.apply(q, &fx)

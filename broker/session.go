@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type session struct {
 	// the goroutines that deliver to this session only ever see it set.
 	version   stomp.Version
 	user      string
+	principal Principal // nil when no authentication is configured
 	clientID  string
 	subs      map[string]*subscription
 	subsByNum map[int]*subscription
@@ -120,6 +122,22 @@ func newSession(b *Broker, t Transport) *session {
 // run serves the connection until it ends and everything is cleaned up.
 func (s *session) run() {
 	go s.writeLoop()
+	s.readLoop()
+	s.out.closeAfter(nil)
+	s.cleanup()
+	<-s.writerDone
+}
+
+// readLoop reads and handles frames until the connection ends. A panic
+// while handling one is this session's alone: it is logged with its stack
+// and the session closes, as any other error would close it.
+func (s *session) readLoop() {
+	defer func() {
+		if p := recover(); p != nil {
+			s.b.log.Error("panic in session", "conn", s.id, "remote", s.info.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
+			s.fail("internal error", "")
+		}
+	}()
 	buf := make([]byte, 16<<10)
 	for {
 		n, err := s.t.Read(buf)
@@ -129,16 +147,13 @@ func (s *session) run() {
 				if ferr != errStop {
 					s.fail(ferr.Error(), s.dec.FailedReceipt())
 				}
-				break
+				return
 			}
 		}
 		if err != nil {
-			break
+			return
 		}
 	}
-	s.out.closeAfter(nil)
-	s.cleanup()
-	<-s.writerDone
 }
 
 // refuse tells a connection the broker will not serve it, and closes it.
@@ -300,10 +315,19 @@ func (s *session) onConnect(f *stomp.Frame) error {
 	if err != nil {
 		return s.protocolError(f, err.Error())
 	}
+	s.user = f.Value("login")
 	if auth := s.b.opts.Authenticate; auth != nil {
-		if err := auth(f.Value("login"), f.Value("passcode"), s.info); err != nil {
-			return s.protocolError(f, "access refused")
+		p, err := auth(s.info, s.user, f.Value("passcode"))
+		if err != nil {
+			// Which part was wrong stays in the log, never in the
+			// ERROR, and the secret goes nowhere.
+			s.b.log.Warn("login refused", "conn", s.id, "remote", s.info.RemoteAddr, "login", s.user, "reason", err)
+			s.b.limits.hit("login")
+			time.Sleep(s.b.opts.FailedLoginDelay)
+			return s.protocolError(f, ErrAccessRefused.Error())
 		}
+		s.principal = p
+		s.user = p.Name()
 	}
 	if id := f.Value("client-id"); id != "" {
 		if !s.b.claimClientID(id, s) {
@@ -312,7 +336,6 @@ func (s *session) onConnect(f *stomp.Frame) error {
 		s.clientID = id
 	}
 	s.version = v
-	s.user = f.Value("login")
 	s.dec.SetVersion(v)
 	// The server sends at the rate the client asked to receive and
 	// expects the rate the client offered to send, each clamped to the
@@ -357,6 +380,12 @@ func (s *session) clamp(d time.Duration) time.Duration {
 func (s *session) writeLoop() {
 	defer close(s.writerDone)
 	defer s.t.Close()
+	defer func() {
+		if p := recover(); p != nil {
+			s.b.log.Error("panic in session writer", "conn", s.id, "panic", p, "stack", string(debug.Stack()))
+			s.out.closeAfter(nil)
+		}
+	}()
 	var batch []Outbound
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -43,4 +43,7 @@ type ConnInfo struct {
 	// Versions, when not empty, bounds the STOMP versions CONNECT may
 	// choose (a WebSocket subprotocol fixes them).
 	Versions []stomp.Version
+	// Authorization is a credential the transport received outside STOMP,
+	// such as the token of an "Authorization: Bearer" handshake header.
+	Authorization string
 }
