@@ -3,10 +3,13 @@ module github.com/stampede-mq/stampede
 go 1.26
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-stomp/stomp/v3 v3.1.3
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gorilla/websocket v1.5.3
 	go.uber.org/goleak v1.3.0
+	golang.org/x/crypto v0.45.0
 )
 
 require (
@@ -15,5 +18,5 @@ require (
 	github.com/igm/sockjs-go/v3 v3.0.2 // indirect
 	github.com/prometheus/client_golang v1.23.2 // indirect
 	go.etcd.io/bbolt v1.4.3
-	golang.org/x/sys v0.35.0 // indirect
+	golang.org/x/sys v0.38.0 // indirect
 )

@@ -1,0 +1,272 @@
+// Package auth decides who may connect to the broker and where they may
+// go: users with bcrypt passcodes and per-user destination patterns from a
+// TOML file, JSON Web Tokens, the loopback-only built-in guest and, when
+// switched on, anonymous clients. The file can be reloaded while clients
+// stay connected: a login uses the configuration current at that moment,
+// and a client keeps what it was granted then.
+//
+// The package knows nothing of the broker; Principal has the methods the
+// broker's Principal interface asks for, and the admin tag tells the
+// console who may use it.
+package auth
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Built-in identities.
+const (
+	// GuestName is the built-in user: login guest, passcode guest, from
+	// loopback addresses only, and only while no users and no [jwt] are
+	// configured.
+	GuestName = "guest"
+	// AnonymousName is who a CONNECT without credentials is, when
+	// anonymous access is on.
+	AnonymousName = "anonymous"
+)
+
+// ErrRefused is wrapped by every refusal. The wrapping error says why, for
+// the operator's log; the client is told only "access refused".
+var ErrRefused = errors.New("access refused")
+
+// Principal is an authenticated client. It satisfies the broker's
+// Principal interface.
+type Principal struct {
+	name        string
+	tags        []string
+	read, write *regexp.Regexp // nil: nothing
+}
+
+// Name is the user name.
+func (p *Principal) Name() string { return p.name }
+
+// CanRead reports whether the client may SUBSCRIBE to dest. A wildcard
+// subscription is checked as written: the pattern itself must match.
+func (p *Principal) CanRead(dest string) bool { return p.read != nil && p.read.MatchString(dest) }
+
+// CanWrite reports whether the client may SEND to dest.
+func (p *Principal) CanWrite(dest string) bool { return p.write != nil && p.write.MatchString(dest) }
+
+// HasTag reports whether the user carries tag.
+func (p *Principal) HasTag(tag string) bool { return slices.Contains(p.tags, tag) }
+
+// Admin reports whether the user may use the admin console and API.
+func (p *Principal) Admin() bool { return p.HasTag(TagAdmin) }
+
+// Credentials are what a client presents.
+type Credentials struct {
+	// Login and Passcode come from CONNECT (or HTTP Basic). Passcode may
+	// be a JWT.
+	Login, Passcode string
+	// Bearer is a token the transport received outside STOMP, such as
+	// an "Authorization: Bearer" WebSocket handshake header. It is used
+	// when the CONNECT carries no passcode.
+	Bearer string
+	// RemoteAddr is the client's host:port.
+	RemoteAddr string
+}
+
+// Options configures an Authenticator.
+type Options struct {
+	// AllowAnonymous lets a CONNECT without credentials in, with the
+	// permissions of the config's [anonymous] table (none without it).
+	AllowAnonymous bool
+	// Logger receives reload reports; nil discards them.
+	Logger *slog.Logger
+}
+
+// Authenticator checks credentials against the current configuration.
+// It is safe for concurrent use.
+type Authenticator struct {
+	path string
+	opts Options
+	log  *slog.Logger
+	cur  atomic.Pointer[compiled]
+	// bcrypt is deliberately slow; a flood of logins must not take every
+	// core from the clients already connected, so checks queue here.
+	bcryptSlots chan struct{}
+	reloadMu    sync.Mutex
+}
+
+// New returns an Authenticator for the config file at path; with path
+// empty, no users are configured (only the loopback guest gets in).
+func New(path string, opts Options) (*Authenticator, error) {
+	a := &Authenticator{
+		path:        path,
+		opts:        opts,
+		log:         opts.Logger,
+		bcryptSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	c, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	a.cur.Store(c)
+	return a, nil
+}
+
+// NewFromConfig returns an Authenticator for an already parsed config;
+// it cannot be reloaded.
+func NewFromConfig(cfg *Config, opts Options) (*Authenticator, error) {
+	a, err := New("", opts)
+	if err != nil {
+		return nil, err
+	}
+	c, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.cur.Store(c)
+	return a, nil
+}
+
+func (a *Authenticator) load() (*compiled, error) {
+	if a.path == "" {
+		return compile(&Config{})
+	}
+	cfg, err := LoadConfig(a.path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := compile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.path, err)
+	}
+	return c, nil
+}
+
+// Reload reads the config file again. On success new logins use it at
+// once; clients already connected keep what they were granted. On error
+// the previous configuration stays in force.
+func (a *Authenticator) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	if a.path == "" {
+		return errors.New("no config file to reload")
+	}
+	c, err := a.load()
+	if err != nil {
+		return err
+	}
+	a.cur.Store(c)
+	a.log.Info("security config loaded", "file", a.path, "users", len(c.users), "jwt", c.jwt != nil)
+	return nil
+}
+
+// Summary describes the configuration in force, for a start-up log line.
+func (a *Authenticator) Summary() (users int, jwt, guest bool) {
+	c := a.cur.Load()
+	return len(c.users), c.jwt != nil, c.open()
+}
+
+// Authenticate checks a STOMP client's credentials:
+//
+//   - a passcode that is a JWT, or with no passcode a Bearer token, is
+//     verified against [jwt]; login, when given, must equal its sub;
+//   - otherwise login and passcode must match a [[user]];
+//   - guest/guest, and a CONNECT without credentials, is the built-in
+//     guest, with every permission, from loopback while no users and no
+//     [jwt] are configured;
+//   - otherwise a CONNECT without credentials is anonymous, if allowed.
+//
+// The error says which check failed; it never contains the passcode.
+func (a *Authenticator) Authenticate(c Credentials) (*Principal, error) {
+	return a.authenticate(c, true)
+}
+
+// AuthenticateUser checks a user name and password, for HTTP logins:
+// like Authenticate, except that empty credentials are always refused.
+func (a *Authenticator) AuthenticateUser(name, password, remoteAddr string) (*Principal, error) {
+	return a.authenticate(Credentials{Login: name, Passcode: password, RemoteAddr: remoteAddr}, false)
+}
+
+func (a *Authenticator) authenticate(c Credentials, stomp bool) (*Principal, error) {
+	cfg := a.cur.Load()
+	token := ""
+	switch {
+	case cfg.jwt != nil && looksLikeJWT(c.Passcode):
+		token = c.Passcode
+	case c.Passcode == "" && c.Bearer != "":
+		token = c.Bearer
+	}
+	if token != "" {
+		if cfg.jwt == nil {
+			return nil, fmt.Errorf("%w: token given but no [jwt] configured", ErrRefused)
+		}
+		p, err := cfg.jwt.verify(token)
+		if err != nil {
+			return nil, err
+		}
+		if c.Login != "" && c.Login != p.name {
+			return nil, fmt.Errorf("%w: login %q differs from the token's sub %q", ErrRefused, c.Login, p.name)
+		}
+		return p, nil
+	}
+	if c.Login == "" && c.Passcode == "" {
+		switch {
+		case !stomp:
+		case cfg.open() && isLoopback(c.RemoteAddr):
+			// As RabbitMQ's default user: with nothing configured, a
+			// local client need not name itself.
+			return cfg.guest, nil
+		case a.opts.AllowAnonymous:
+			return cfg.anonymous, nil
+		}
+		return nil, fmt.Errorf("%w: no credentials, and anonymous access is off", ErrRefused)
+	}
+	u := cfg.users[c.Login]
+	if u == nil {
+		if cfg.open() && c.Login == GuestName {
+			if subtle.ConstantTimeCompare([]byte(c.Passcode), []byte(GuestName)) != 1 {
+				return nil, fmt.Errorf("%w: wrong passcode for guest", ErrRefused)
+			}
+			if !isLoopback(c.RemoteAddr) {
+				return nil, fmt.Errorf("%w: guest may only connect from loopback", ErrRefused)
+			}
+			return cfg.guest, nil
+		}
+		// Spend the time a real check takes, so the answer's delay does
+		// not tell which user names exist.
+		if cfg.dummy != nil {
+			a.compare(cfg.dummy, c.Passcode)
+		}
+		return nil, fmt.Errorf("%w: unknown user %q", ErrRefused, c.Login)
+	}
+	if !a.compare(u.hash, c.Passcode) {
+		return nil, fmt.Errorf("%w: wrong passcode for %q", ErrRefused, c.Login)
+	}
+	return &Principal{name: u.name, tags: u.tags, read: u.read, write: u.write}, nil
+}
+
+// compare checks a passcode against a bcrypt hash, one slot at a time.
+func (a *Authenticator) compare(hash []byte, passcode string) bool {
+	a.bcryptSlots <- struct{}{}
+	defer func() { <-a.bcryptSlots }()
+	return bcrypt.CompareHashAndPassword(hash, []byte(passcode)) == nil
+}
+
+// isLoopback reports whether host:port is a loopback address. Behind a
+// reverse proxy on the same machine every client looks local, which is
+// why the guest exists only while nothing is configured.
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
