@@ -132,10 +132,23 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Subprotocol: proto,
 			RemoteAddr:  r.RemoteAddr,
 			Versions:    versions,
+			// Non-browser clients may log in with a token on the
+			// handshake; browsers cannot set this header.
+			Authorization: bearerToken(r.Header.Get("Authorization")),
 		},
 	}
 	defer t.Close()
 	h.srv.Serve(t)
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header, or
+// "" for any other header.
+func bearerToken(h string) string {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }
 
 func (h *wsHandler) handshakeError(w http.ResponseWriter, r *http.Request, status int, reason error) {
