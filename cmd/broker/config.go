@@ -21,6 +21,7 @@ type config struct {
 	ShutdownTimeout time.Duration
 	WriteTimeout    time.Duration
 	Broker          broker.Options
+	Security        securityConfig
 }
 
 // envName maps a flag name to its environment variable.
@@ -43,6 +44,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated WebSocket origins allowed besides same-host and loopback; * allows all")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "how long one write to a client may block before the connection is dropped")
+	c.Security.flags(fs, o)
 	fs.IntVar(&o.Limits.MaxBodyBytes, "max-body-bytes", o.Limits.MaxBodyBytes, "largest frame body accepted")
 	fs.IntVar(&o.Limits.MaxHeaderBytes, "max-header-bytes", o.Limits.MaxHeaderBytes, "largest frame header section accepted")
 	fs.IntVar(&o.Limits.MaxHeaders, "max-headers", o.Limits.MaxHeaders, "most headers accepted in one frame")
@@ -86,6 +88,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if o.MaxRedeliveries == 0 {
 		o.MaxRedeliveries = -1 // zero on the command line means none
+	}
+	if err := c.Security.check(); err != nil {
+		return nil, err
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/stampede-mq/stampede/broker"
 	"github.com/stampede-mq/stampede/store"
@@ -23,6 +22,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "hash-password" {
+		os.Exit(hashPassword(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
@@ -40,6 +42,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := newLogger(cfg, stderr)
 	cfg.Broker.Logger = log
+	sec, err := newSecurity(cfg.Security, log)
+	if err != nil {
+		log.Error("cannot load the security settings", "err", err)
+		fmt.Fprintln(stderr, "broker:", err)
+		return 1
+	}
+	cfg.Broker.Authenticate = sec.authenticate
 
 	st, err := store.OpenBolt(cfg.DataDir, store.BoltOptions{})
 	if err != nil {
@@ -71,7 +80,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			log.Error("cannot listen for STOMP", "addr", cfg.StompAddr, "err", err)
 			return 1
 		}
+		stompLn = sec.stompListener(stompLn)
 	}
+	httpLn = sec.httpListener(httpLn)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", subprotocol.NewWebSocketHandler(b, subprotocol.WebSocketOptions{
@@ -87,14 +98,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "Stampede STOMP broker. Point a STOMP client at /ws (WebSocket).\n")
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(httpLn) }()
-	fmt.Fprintf(stdout, "Stampede is running.\n  STOMP over WebSocket: %s\n", "ws://"+displayAddr(httpLn.Addr())+"/ws")
+	defer sec.handleHangup()()
+	fmt.Fprintf(stdout, "Stampede is running.\n  STOMP over WebSocket: %s\n", sec.scheme("ws://", "wss://")+displayAddr(httpLn.Addr())+"/ws")
 	if stompLn != nil {
 		go func() { errc <- subprotocol.ServeTCP(stompLn, b, log) }()
-		fmt.Fprintf(stdout, "  STOMP over TCP:       tcp://%s\n", displayAddr(stompLn.Addr()))
+		fmt.Fprintf(stdout, "  %-22s%s\n", sec.scheme("STOMP over TCP:", "STOMP over TLS:"), sec.scheme("tcp://", "stomp+ssl://")+displayAddr(stompLn.Addr()))
 	}
 	log.Info("broker started", "http", httpLn.Addr().String(), "stomp", cfg.StompAddr)
 

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stampede-mq/stampede/auth"
+	"github.com/stampede-mq/stampede/broker"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// The broker takes auth's principals as its own.
+var _ broker.Principal = (*auth.Principal)(nil)
+
+func TestSecurityFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(*config) bool
+		err   string
+	}{
+		{"defaults", nil, nil, func(c *config) bool {
+			s, o := c.Security, c.Broker
+			return s.ConfigFile == "" && !s.AllowAnonymous && s.TLSCert == "" && s.ReadHeaderTimeout == 10*time.Second &&
+				o.MaxConnectionsPerIP == 10000 && o.MaxTransactions == 64 && o.MaxTransactionFrames == 10000 &&
+				o.MaxQueueMessages == 0 && o.MaxQueueBytes == 0 && o.SendBlockTimeout == 30*time.Second &&
+				o.FailedLoginDelay == 500*time.Millisecond
+		}, ""},
+		{"flags", []string{
+			"--config", "b.toml", "--allow-anonymous", "--tls-cert", "c.pem", "--tls-key", "k.pem",
+			"--read-header-timeout", "2s", "--max-connections-per-ip", "7", "--max-transactions", "3",
+			"--max-transaction-frames", "9", "--max-queue-messages", "100", "--max-queue-bytes", "4096",
+			"--send-block-timeout", "1s", "--failed-login-delay", "10ms",
+		}, nil, func(c *config) bool {
+			s, o := c.Security, c.Broker
+			return s.ConfigFile == "b.toml" && s.AllowAnonymous && s.TLSCert == "c.pem" && s.TLSKey == "k.pem" &&
+				s.ReadHeaderTimeout == 2*time.Second && o.MaxConnectionsPerIP == 7 && o.MaxTransactions == 3 &&
+				o.MaxTransactionFrames == 9 && o.MaxQueueMessages == 100 && o.MaxQueueBytes == 4096 &&
+				o.SendBlockTimeout == time.Second && o.FailedLoginDelay == 10*time.Millisecond
+		}, ""},
+		{"environment", nil, map[string]string{"BROKER_CONFIG": "/etc/b.toml", "BROKER_ALLOW_ANONYMOUS": "true", "BROKER_MAX_QUEUE_BYTES": "1"},
+			func(c *config) bool {
+				return c.Security.ConfigFile == "/etc/b.toml" && c.Security.AllowAnonymous && c.Broker.MaxQueueBytes == 1
+			}, ""},
+		{"cert without key", []string{"--tls-cert", "c.pem"}, nil, nil, "--tls-key"},
+		{"key without cert", []string{"--tls-key", "k.pem"}, nil, nil, "--tls-cert"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("unexpected config %+v", c.Security)
+			}
+		})
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		stdin  string
+		code   int
+		secret string // what the printed hash must match
+		stderr string
+	}{
+		{"line", []string{"--cost", "4"}, "s3cret\n", 0, "s3cret", ""},
+		{"no newline", []string{"--cost", "4"}, "s3cret", 0, "s3cret", ""},
+		{"CRLF", []string{"--cost", "4"}, "s3cret\r\nignored\n", 0, "s3cret", ""},
+		{"spaces are kept", []string{"--cost", "4"}, " a b \n", 0, " a b ", ""},
+		{"empty", nil, "\n", 1, "", "no secret"},
+		{"too long", nil, strings.Repeat("x", 73) + "\n", 1, "", "72 bytes"},
+		{"secret as argument", []string{"hunter2"}, "", 2, "", "stdin"},
+		{"bad cost", []string{"--cost", "40"}, "x\n", 2, "", "--cost"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := hashPassword(tc.args, strings.NewReader(tc.stdin), &stdout, &stderr)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q does not mention %q", stderr.String(), tc.stderr)
+			}
+			if tc.secret == "" {
+				if stdout.Len() > 0 {
+					t.Errorf("printed %q on failure", stdout.String())
+				}
+				return
+			}
+			hash := strings.TrimSuffix(stdout.String(), "\n")
+			if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(tc.secret)); err != nil {
+				t.Fatalf("printed %q, which does not match the secret: %v", hash, err)
+			}
+			if strings.Contains(hash, tc.secret) {
+				t.Errorf("the hash contains the secret")
+			}
+		})
+	}
+}
+
+// TestSecurityPrincipal checks the adapter between auth and the broker:
+// a refusal is a nil interface, not a nil pointer in one.
+func TestSecurityPrincipal(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	path := filepath.Join(t.TempDir(), "broker.toml")
+	if err := os.WriteFile(path, []byte("[[user]]\nname = \"alice\"\npasscode = \""+string(hash)+"\"\nwrite = \"/queue/.*\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := newSecurity(securityConfig{ConfigFile: path}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := broker.ConnInfo{RemoteAddr: "127.0.0.1:1"}
+	if p, err := sec.authenticate(info, "alice", "wrong"); err == nil || p != nil {
+		t.Fatalf("wrong passcode: %v, %v", p, err)
+	}
+	p, err := sec.authenticate(info, "alice", "pw")
+	if err != nil || p.Name() != "alice" || !p.CanWrite("/queue/a") || p.CanRead("/queue/a") {
+		t.Fatalf("alice: %v, %v", p, err)
+	}
+	if _, err := newSecurity(securityConfig{ConfigFile: path + ".missing"}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a missing config file was accepted")
+	}
+	if _, err := newSecurity(securityConfig{TLSCert: path, TLSKey: path}, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("a config file was accepted as a certificate")
+	}
+}
