@@ -20,6 +20,7 @@ type config struct {
 	AllowedOrigins  string
 	ShutdownTimeout time.Duration
 	WriteTimeout    time.Duration
+	PProf           bool
 	Broker          broker.Options
 	Security        securityConfig
 }
@@ -44,6 +45,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated WebSocket origins allowed besides same-host and loopback; * allows all")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "how long one write to a client may block before the connection is dropped")
+	fs.BoolVar(&c.PProf, "pprof", false, "serve net/http/pprof under /debug/pprof to admin users")
 	c.Security.flags(fs, o)
 	fs.IntVar(&o.Limits.MaxBodyBytes, "max-body-bytes", o.Limits.MaxBodyBytes, "largest frame body accepted")
 	fs.IntVar(&o.Limits.MaxHeaderBytes, "max-header-bytes", o.Limits.MaxHeaderBytes, "largest frame header section accepted")

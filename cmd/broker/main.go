@@ -14,11 +14,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/stampede-mq/stampede/broker"
 	"github.com/stampede-mq/stampede/store"
 	"github.com/stampede-mq/stampede/subprotocol"
+	"github.com/stampede-mq/stampede/web"
 )
 
 func main() {
@@ -94,10 +96,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "Stampede STOMP broker. Point a STOMP client at /ws (WebSocket).\n")
+	// The console, its API, /metrics and /readyz. Ready while the
+	// listeners serve and the store answers.
+	var serving atomic.Bool
+	console, err := web.New(web.Options{
+		Broker:    b,
+		StoreSize: st.Size,
+		Ready: func() error {
+			if !serving.Load() {
+				return errors.New("listeners are not serving")
+			}
+			_, err := st.Size()
+			return err
+		},
+		PProf:  cfg.PProf,
+		Logger: log,
 	})
+	if err != nil {
+		log.Error("cannot start the admin console", "err", err)
+		return 1
+	}
+	defer console.Close()
+	console.Mount(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	errc := make(chan error, 2)
@@ -108,6 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go func() { errc <- subprotocol.ServeTCP(stompLn, b, log) }()
 		fmt.Fprintf(stdout, "  %-22s%s\n", sec.scheme("STOMP over TCP:", "STOMP over TLS:"), sec.scheme("tcp://", "stomp+ssl://")+displayAddr(stompLn.Addr()))
 	}
+	fmt.Fprintf(stdout, "  Admin console:        %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/admin/")
+	serving.Store(true)
 	log.Info("broker started", "http", httpLn.Addr().String(), "stomp", cfg.StompAddr)
 
 	code := 0
@@ -119,6 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		code = 1
 	}
 	// Stop accepting first, then let sessions flush and say goodbye.
+	serving.Store(false)
 	httpLn.Close()
 	if stompLn != nil {
 		stompLn.Close()
@@ -128,6 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := b.Shutdown(sctx); err != nil {
 		log.Warn("shutdown cut short", "err", err)
 	}
+	console.Close() // ends the console's event streams, which would hold up srv.Shutdown
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}

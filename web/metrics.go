@@ -1,0 +1,176 @@
+package web
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/stampede-mq/stampede/broker"
+)
+
+// otherQueues labels the sum of the queues past the series cap.
+const otherQueues = "other"
+
+// brokerCollector reads the broker's figures when Prometheus scrapes, so
+// the message path pays nothing for metrics.
+type brokerCollector struct {
+	s *Server
+
+	connections, sessions, published, delivered, expired, deadLettered *prometheus.Desc
+	slowConsumers, topicSubs, queues, queueDepth, queueConsumers       *prometheus.Desc
+	queueUnacked, outbound, storeBytes, uptime, refusals, durables     *prometheus.Desc
+}
+
+func newBrokerCollector(s *Server) *brokerCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("stampede_"+name, help, labels, nil)
+	}
+	return &brokerCollector{
+		s:              s,
+		connections:    d("connections", "Open client connections by transport.", "transport"),
+		sessions:       d("sessions", "Open client connections by negotiated STOMP version (\"connecting\" before CONNECT).", "version"),
+		published:      d("messages_published_total", "Messages published to any destination."),
+		delivered:      d("messages_delivered_total", "Messages delivered to subscribers."),
+		expired:        d("messages_expired_total", "Messages that expired before delivery."),
+		deadLettered:   d("messages_dead_lettered_total", "Messages moved to a dead letter queue."),
+		slowConsumers:  d("slow_consumer_disconnects_total", "Connections closed for not keeping up with a topic."),
+		topicSubs:      d("topic_subscriptions", "Live topic subscriptions."),
+		queues:         d("queues", "Queues, temporary ones included."),
+		queueDepth:     d("queue_messages", "Messages waiting in a queue. Past the series cap, queues are summed under queue=\"other\".", "queue"),
+		queueConsumers: d("queue_consumers", "Consumers of a queue. Past the series cap, queues are summed under queue=\"other\".", "queue"),
+		queueUnacked:   d("queue_messages_unacked", "Messages delivered from a queue and not yet acknowledged. Past the series cap, queues are summed under queue=\"other\".", "queue"),
+		outbound:       d("outbound_queued_bytes", "Bytes waiting in connections' outbound queues."),
+		storeBytes:     d("store_bytes", "Bytes the message store occupies."),
+		uptime:         d("uptime_seconds", "Seconds since the broker started."),
+		refusals:       d("refusals_total", "Things limits and permissions turned away, by reason.", "reason"),
+		durables:       d("durable_subscriptions", "Durable subscriptions by state.", "state"),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.connections, c.sessions, c.published, c.delivered,
+		c.expired, c.deadLettered, c.slowConsumers, c.topicSubs, c.queues, c.queueDepth,
+		c.queueConsumers, c.queueUnacked, c.outbound, c.storeBytes, c.uptime, c.refusals, c.durables} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	b := c.s.b
+	st := b.Stats()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+
+	// Every transport is reported, at zero too, so a series does not
+	// vanish when its last client leaves.
+	byTransport := map[string]int{"tcp": 0, "ws": 0, "sockjs": 0}
+	byVersion := map[string]int{"1.0": 0, "1.1": 0, "1.2": 0, "connecting": 0}
+	var outbound int
+	for _, ci := range b.Connections() {
+		byTransport[ci.Transport]++
+		byVersion[cmp.Or(ci.Version, "connecting")]++
+		outbound += ci.OutboundBytes
+	}
+	for t, n := range byTransport {
+		gauge(c.connections, float64(n), t)
+	}
+	for v, n := range byVersion {
+		gauge(c.sessions, float64(n), v)
+	}
+	gauge(c.outbound, float64(outbound))
+	counter(c.published, st.Published)
+	counter(c.delivered, st.Delivered)
+	counter(c.expired, st.Expired)
+	counter(c.deadLettered, st.DeadLettered)
+	counter(c.slowConsumers, st.SlowConsumers)
+	gauge(c.topicSubs, float64(st.Subscriptions))
+	gauge(c.uptime, st.Uptime.Seconds())
+	for reason, n := range st.Refusals {
+		ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(n), reason)
+	}
+	var online, offline int
+	for _, d := range b.Durables() {
+		if d.Active {
+			online++
+		} else {
+			offline++
+		}
+	}
+	gauge(c.durables, float64(online), "online")
+	gauge(c.durables, float64(offline), "offline")
+
+	// Per-queue series for the deepest queues only: thousands of
+	// queues must not mean thousands of series.
+	qs := b.Destinations()
+	qs = slices.DeleteFunc(qs, func(d broker.DestinationInfo) bool { return d.Type != "queue" })
+	gauge(c.queues, float64(len(qs)))
+	slices.SortFunc(qs, func(a, b broker.DestinationInfo) int {
+		return cmp.Or(cmp.Compare(b.Depth, a.Depth), cmp.Compare(b.Consumers, a.Consumers), cmp.Compare(a.Name, b.Name))
+	})
+	var other broker.DestinationInfo
+	for i, q := range qs {
+		if i >= c.s.opts.MaxQueueSeries {
+			other.Depth += q.Depth
+			other.Consumers += q.Consumers
+			other.Unacked += q.Unacked
+			continue
+		}
+		gauge(c.queueDepth, float64(q.Depth), q.Name)
+		gauge(c.queueConsumers, float64(q.Consumers), q.Name)
+		gauge(c.queueUnacked, float64(q.Unacked), q.Name)
+	}
+	if len(qs) > c.s.opts.MaxQueueSeries {
+		gauge(c.queueDepth, float64(other.Depth), otherQueues)
+		gauge(c.queueConsumers, float64(other.Consumers), otherQueues)
+		gauge(c.queueUnacked, float64(other.Unacked), otherQueues)
+	}
+
+	if c.s.opts.StoreSize != nil {
+		if n, err := c.s.opts.StoreSize(); err == nil {
+			gauge(c.storeBytes, float64(n))
+		}
+	}
+}
+
+// newMetricsHandler builds /metrics on a registry of its own, so nothing
+// else in the process can add to or clash with it.
+func (s *Server) newMetricsHandler() (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	cs := append([]prometheus.Collector{
+		newBrokerCollector(s),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	}, s.opts.Collectors...)
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:          promLogger{s},
+		ErrorHandling:     promhttp.ContinueOnError,
+		Registry:          reg,
+		EnableOpenMetrics: true,
+	}), nil
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.ServeHTTP(w, r)
+	return nil
+}
+
+// promLogger passes promhttp's complaints to the server's logger.
+type promLogger struct{ s *Server }
+
+func (l promLogger) Println(v ...any) {
+	l.s.log.Warn("metrics", "err", v)
+}
