@@ -18,12 +18,19 @@ import (
 
 // File layout, all buckets at the root:
 //
-//	meta     "version" → uint32 schema version, "seq" → uint64 last Seq given
-//	queues   one nested bucket per queue: big-endian uint64 Seq → record
-//	stats    queue name → uint64 count, uint64 body bytes
+//	meta     "version" → uint32 schema version
+//	         "seq"     → uint64 ceiling: every Seq handed out is at most this
+//	queues   "q"+name → nested bucket of the queue: big-endian uint64 Seq → record
+//	         "s"+name → the queue's stats: uint64 count, uint64 body bytes
 //	subs     subscription name → destination, queue
 //
 // A queue's bucket and stats entry exist exactly while it holds records.
+// The stats sit beside the bucket so that a commit touching a queue dirties
+// one parent page for both, and Queues reads only the "s" keys.
+//
+// The sequence is reserved in blocks of seqBlock: meta is rewritten only
+// when a commit passes the ceiling, not at every commit, and a reopened
+// store continues above the ceiling, leaving a gap that nothing minds.
 const (
 	// SchemaVersion is the layout version this build reads and writes.
 	SchemaVersion = 1
@@ -33,10 +40,12 @@ const (
 
 	bucketMeta   = "meta"
 	bucketQueues = "queues"
-	bucketStats  = "stats"
 	bucketSubs   = "subs"
 	keyVersion   = "version"
 	keySeq       = "seq"
+	prefixQueue  = 'q'
+	prefixStats  = 's'
+	seqBlock     = 1 << 16
 
 	defaultLockTimeout = time.Second
 	defaultMaxBatch    = 4096
@@ -105,9 +114,9 @@ type Bolt struct {
 	ops  chan *writeOp
 	done chan struct{} // closed when the writer goroutine has ended
 
-	// seq is the last Seq handed out; only the writer goroutine uses it
-	// after OpenBolt returns.
-	seq uint64
+	// seq is the last Seq handed out and ceiling the reserved one in the
+	// file; only the writer goroutine uses them after OpenBolt returns.
+	seq, ceiling uint64
 
 	commits atomic.Int64 // write transactions committed
 	decoded atomic.Int64 // records decoded
@@ -234,7 +243,7 @@ func (b *Bolt) prepare() error {
 			return fmt.Errorf("%w: %s has schema version %d; this build supports version %d",
 				ErrSchemaVersion, b.path, ver, SchemaVersion)
 		}
-		for _, name := range []string{bucketQueues, bucketStats, bucketSubs} {
+		for _, name := range []string{bucketQueues, bucketSubs} {
 			if tx.Bucket([]byte(name)) == nil {
 				return fmt.Errorf("%w: %s lacks bucket %q", ErrCorrupt, b.path, name)
 			}
@@ -244,6 +253,7 @@ func (b *Bolt) prepare() error {
 			return fmt.Errorf("%w: %s has no sequence", ErrCorrupt, b.path)
 		}
 		b.seq = beUint64(s)
+		b.ceiling = b.seq
 		return nil
 	}
 	if b.readOnly {
@@ -265,7 +275,7 @@ func initLayout(tx *bolt.Tx) error {
 	if err := meta.Put([]byte(keySeq), seqKey(0)); err != nil {
 		return err
 	}
-	for _, name := range []string{bucketQueues, bucketStats, bucketSubs} {
+	for _, name := range []string{bucketQueues, bucketSubs} {
 		if _, err := tx.CreateBucket([]byte(name)); err != nil {
 			return err
 		}
@@ -383,16 +393,18 @@ func (b *Bolt) Queues() ([]QueueInfo, error) {
 	var out []QueueInfo
 	err := b.read(func(tx *bolt.Tx) error {
 		out = out[:0]
-		return tx.Bucket([]byte(bucketStats)).ForEach(func(k, v []byte) error {
+		c := tx.Bucket([]byte(bucketQueues)).Cursor()
+		for k, v := c.Seek([]byte{prefixStats}); len(k) > 0 && k[0] == prefixStats; k, v = c.Next() {
+			name := string(k[1:])
 			st, err := decodeStats(v)
 			if err != nil {
-				return fmt.Errorf("%w: queue %q: %v", ErrCorrupt, k, err)
+				return fmt.Errorf("%w: queue %q: %v", ErrCorrupt, name, err)
 			}
 			if st.count > 0 {
-				out = append(out, QueueInfo{Name: string(k), Count: int(st.count), Bytes: st.bytes})
+				out = append(out, QueueInfo{Name: name, Count: int(st.count), Bytes: st.bytes})
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -442,7 +454,7 @@ func (b *Bolt) scanChunk(queue string, after uint64, n int) (recs []*Record, mor
 	}
 	err = b.read(func(tx *bolt.Tx) error {
 		recs, more = recs[:0], false
-		qb := tx.Bucket([]byte(bucketQueues)).Bucket([]byte(queue))
+		qb := tx.Bucket([]byte(bucketQueues)).Bucket(queueKey(queue))
 		if qb == nil {
 			return nil
 		}
@@ -551,8 +563,13 @@ func checkName(what, name string) error {
 	if name == "" {
 		return fmt.Errorf("store: empty %s", what)
 	}
-	if len(name) > bolt.MaxKeySize {
+	if len(name) >= bolt.MaxKeySize { // one byte goes to the key prefix
 		return fmt.Errorf("store: %s of %d bytes is too long", what, len(name))
 	}
 	return nil
 }
+
+// queueKey and statsKey name a queue's bucket and stats in bucketQueues.
+func queueKey(name string) []byte { return append([]byte{prefixQueue}, name...) }
+
+func statsKey(name string) []byte { return append([]byte{prefixStats}, name...) }

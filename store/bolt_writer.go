@@ -4,10 +4,21 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
+)
+
+const (
+	// A writer lingers at most 1/lingerFraction of the last commit's
+	// duration, and never more than maxLinger, for more callers to join.
+	lingerFraction = 2
+	maxLinger      = 2 * time.Millisecond
+	// lingerGap ends the lingering when no caller has come for this long.
+	lingerGap = 50 * time.Microsecond
 )
 
 type opKind uint8
@@ -68,31 +79,73 @@ func (b *Bolt) submit(op *writeOp) error {
 // run is the writer goroutine: it takes the first waiting op, adds every
 // op already queued behind it up to the batch bounds, and commits them in
 // one transaction. Writes arriving during a commit queue up for the next
-// one, which is what makes concurrent callers share an fsync without any
-// deliberate delay for a lone caller.
+// one, which is what makes concurrent callers share an fsync; a lone
+// caller is never delayed.
+//
+// Under concurrency, though, callers fall into two cohorts: those that
+// arrived during a commit, and those it has just released, which come back
+// a moment after the next commit has started. So when the last or the
+// current batch had several callers, the writer lingers briefly (until
+// callers stop arriving, and at most a fraction of the last commit's time)
+// to let the released cohort join.
 func (b *Bolt) run() {
 	defer close(b.done)
 	// Faults on damaged pages become panics that update recovers; the
 	// setting dies with this goroutine.
 	debug.SetPanicOnFault(true)
+	var lastOps int
+	var lastTook time.Duration
 	for op := range b.ops {
 		batch := []*writeOp{op}
 		weight, size := op.weight(), op.size
-	fill:
-		for weight < b.maxBatch && size < maxBatchBytes {
+		full := func() bool { return weight >= b.maxBatch || size >= maxBatchBytes }
+		add := func(next *writeOp) {
+			batch = append(batch, next)
+			weight += next.weight()
+			size += next.size
+		}
+		open := true
+	drain:
+		for !full() {
 			select {
 			case next, ok := <-b.ops:
 				if !ok {
-					break fill
+					open = false
+					break drain
 				}
-				batch = append(batch, next)
-				weight += next.weight()
-				size += next.size
+				add(next)
 			default:
-				break fill
+				break drain
 			}
 		}
+		if limit := min(lastTook/lingerFraction, maxLinger); open && !full() && limit > 0 && (len(batch) > 1 || lastOps > 1) {
+			// Poll rather than sleep on a timer: Go's timers are too
+			// coarse for waits of tens of microseconds. Gosched hands the
+			// processor to the callers being waited for.
+			begin := time.Now()
+			lastArrival := begin
+		wait:
+			for !full() {
+				select {
+				case next, ok := <-b.ops:
+					if !ok {
+						break wait
+					}
+					add(next)
+					lastArrival = time.Now()
+				default:
+					// The released callers come back in quick succession;
+					// a pause of lingerGap means they are all in.
+					if now := time.Now(); now.Sub(begin) >= limit || now.Sub(lastArrival) >= lingerGap {
+						break wait
+					}
+					runtime.Gosched()
+				}
+			}
+		}
+		start := time.Now()
 		b.commit(batch)
+		lastOps, lastTook = len(batch), time.Since(start)
 	}
 }
 
@@ -105,9 +158,9 @@ func (b *Bolt) commit(batch []*writeOp) {
 	for len(batch) > 0 {
 		bad := -1
 		var badErr error
-		var last uint64
+		var last, ceiling uint64
 		err := b.update(func(tx *bolt.Tx) error {
-			w := newTxWriter(tx, b.seq)
+			w := newTxWriter(tx, b.seq, b.ceiling)
 			for i, op := range batch {
 				if err := w.apply(op); err != nil {
 					bad, badErr = i, err
@@ -117,7 +170,7 @@ func (b *Bolt) commit(batch []*writeOp) {
 			if err := w.finish(); err != nil {
 				return err
 			}
-			last = w.seq
+			last, ceiling = w.seq, w.ceiling
 			return nil
 		})
 		if bad >= 0 {
@@ -126,7 +179,7 @@ func (b *Bolt) commit(batch []*writeOp) {
 			continue
 		}
 		if err == nil {
-			b.seq = last
+			b.seq, b.ceiling = last, ceiling
 			b.commits.Add(1)
 			for _, op := range batch {
 				for i, r := range op.recs {
@@ -148,24 +201,26 @@ func (b *Bolt) commit(batch []*writeOp) {
 type txWriter struct {
 	tx      *bolt.Tx
 	queues  *bolt.Bucket
-	stats   *bolt.Bucket
 	subs    *bolt.Bucket
 	seq     uint64
-	seq0    uint64
+	ceiling uint64
 	buckets map[string]*bolt.Bucket
 	touched map[string]*queueStats
+	// recount names queues whose stats cannot be updated by difference
+	// because a record's length could not be read.
+	recount map[string]bool
 }
 
-func newTxWriter(tx *bolt.Tx, seq uint64) *txWriter {
+func newTxWriter(tx *bolt.Tx, seq, ceiling uint64) *txWriter {
 	return &txWriter{
 		tx:      tx,
 		queues:  tx.Bucket([]byte(bucketQueues)),
-		stats:   tx.Bucket([]byte(bucketStats)),
 		subs:    tx.Bucket([]byte(bucketSubs)),
 		seq:     seq,
-		seq0:    seq,
+		ceiling: ceiling,
 		buckets: make(map[string]*bolt.Bucket),
 		touched: make(map[string]*queueStats),
+		recount: make(map[string]bool),
 	}
 }
 
@@ -174,7 +229,7 @@ func newTxWriter(tx *bolt.Tx, seq uint64) *txWriter {
 func (w *txWriter) bucket(queue string, create bool) (*bolt.Bucket, error) {
 	qb, known := w.buckets[queue]
 	if !known {
-		qb = w.queues.Bucket([]byte(queue))
+		qb = w.queues.Bucket(queueKey(queue))
 		w.buckets[queue] = qb
 	}
 	if qb != nil || !create {
@@ -184,7 +239,7 @@ func (w *txWriter) bucket(queue string, create bool) (*bolt.Bucket, error) {
 		}
 		return qb, nil
 	}
-	qb, err := w.queues.CreateBucket([]byte(queue))
+	qb, err := w.queues.CreateBucket(queueKey(queue))
 	if err != nil {
 		return nil, fmt.Errorf("queue %q: %w", queue, err)
 	}
@@ -199,7 +254,7 @@ func (w *txWriter) stat(queue string) (*queueStats, error) {
 		return st, nil
 	}
 	st := &queueStats{}
-	if v := w.stats.Get([]byte(queue)); v != nil {
+	if v := w.queues.Get(statsKey(queue)); v != nil {
 		s, err := decodeStats(v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: queue %q: %v", ErrCorrupt, queue, err)
@@ -251,7 +306,10 @@ func (w *txWriter) apply(op *writeOp) error {
 			}
 			// A value too damaged to read its length still goes: deleting
 			// is how a damaged record is got rid of.
-			bodyLen, _ := recordBodyLen(v)
+			bodyLen, err := recordBodyLen(v)
+			if err != nil {
+				w.recount[op.queue] = true
+			}
 			if err := qb.Delete(k); err != nil {
 				return fmt.Errorf("queue %q: %w", op.queue, err)
 			}
@@ -279,7 +337,7 @@ func (w *txWriter) apply(op *writeOp) error {
 		}
 	case opDeleteQueue:
 		if qb, _ := w.bucket(op.queue, false); qb != nil {
-			if err := w.queues.DeleteBucket([]byte(op.queue)); err != nil {
+			if err := w.queues.DeleteBucket(queueKey(op.queue)); err != nil {
 				return fmt.Errorf("queue %q: %w", op.queue, err)
 			}
 		}
@@ -298,44 +356,48 @@ func (w *txWriter) apply(op *writeOp) error {
 }
 
 // finish writes the touched queues' stats, drops queues left empty and
-// records the sequence.
+// moves the sequence ceiling when it has been passed.
 func (w *txWriter) finish() error {
 	for q, st := range w.touched {
 		qb, err := w.bucket(q, false)
 		if err != nil {
 			return err
 		}
+		if w.recount[q] && qb != nil {
+			*st = countQueue(qb)
+		}
 		if st.count <= 0 && qb != nil {
 			if k, _ := qb.Cursor().First(); k == nil {
-				if err := w.queues.DeleteBucket([]byte(q)); err != nil {
+				if err := w.queues.DeleteBucket(queueKey(q)); err != nil {
 					return fmt.Errorf("queue %q: %w", q, err)
 				}
 				w.buckets[q] = nil
 			} else {
 				// The stats disagree with the records; trust the records.
-				*st = recount(qb)
+				*st = countQueue(qb)
 			}
 		}
 		if st.count <= 0 {
-			if err := w.stats.Delete([]byte(q)); err != nil {
+			if err := w.queues.Delete(statsKey(q)); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := w.stats.Put([]byte(q), encodeStats(*st)); err != nil {
+		if err := w.queues.Put(statsKey(q), encodeStats(*st)); err != nil {
 			return err
 		}
 	}
-	if w.seq != w.seq0 {
+	if w.seq > w.ceiling {
+		w.ceiling = w.seq + seqBlock
 		meta := w.tx.Bucket([]byte(bucketMeta))
-		if err := meta.Put([]byte(keySeq), seqKey(w.seq)); err != nil {
+		if err := meta.Put([]byte(keySeq), seqKey(w.ceiling)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func recount(qb *bolt.Bucket) queueStats {
+func countQueue(qb *bolt.Bucket) queueStats {
 	var st queueStats
 	c := qb.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
