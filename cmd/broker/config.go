@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/subprotocol"
 )
 
 // config is every setting the broker takes from flags or BROKER_* env.
@@ -22,6 +23,7 @@ type config struct {
 	WriteTimeout    time.Duration
 	PProf           bool
 	Broker          broker.Options
+	SockJS          sockjsConfig
 	Security        securityConfig
 }
 
@@ -46,6 +48,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "how long one write to a client may block before the connection is dropped")
 	fs.BoolVar(&c.PProf, "pprof", false, "serve net/http/pprof under /debug/pprof to admin users")
+	c.SockJS.flags(fs)
 	c.Security.flags(fs, o)
 	fs.IntVar(&o.Limits.MaxBodyBytes, "max-body-bytes", o.Limits.MaxBodyBytes, "largest frame body accepted")
 	fs.IntVar(&o.Limits.MaxHeaderBytes, "max-header-bytes", o.Limits.MaxHeaderBytes, "largest frame header section accepted")
@@ -110,4 +113,23 @@ func (c *config) origins() []string {
 		}
 	}
 	return out
+}
+
+// sockjsConfig is the SockJS endpoint's settings (/sockjs).
+type sockjsConfig struct {
+	Heartbeat       time.Duration
+	DisconnectDelay time.Duration
+	ResponseLimit   int
+	WebSocket       bool
+	Credentials     bool
+	ClientURL       string
+}
+
+func (s *sockjsConfig) flags(fs *flag.FlagSet) {
+	fs.DurationVar(&s.Heartbeat, "sockjs-heartbeat", subprotocol.DefaultSockJSHeartbeat, "how often an open SockJS receiving request gets a heart-beat, so proxies keep it")
+	fs.DurationVar(&s.DisconnectDelay, "sockjs-disconnect-delay", subprotocol.DefaultSockJSDisconnectDelay, "SockJS session timeout: a session with no receiving request for this long is closed and its unacked messages redelivered")
+	fs.IntVar(&s.ResponseLimit, "sockjs-response-limit", subprotocol.DefaultSockJSResponseLimit, "bytes one SockJS streaming response carries before the client opens a new one")
+	fs.BoolVar(&s.WebSocket, "sockjs-websocket", true, "offer the WebSocket transport on /sockjs (false: HTTP transports only)")
+	fs.BoolVar(&s.Credentials, "sockjs-credentials", false, "allow cookies on cross-origin SockJS requests (Access-Control-Allow-Credentials); sockjs-client needs it for XHR from another origin")
+	fs.StringVar(&s.ClientURL, "sockjs-client-url", "", "sockjs-client script URL for the SockJS iframe page; empty turns the iframe-based transports off")
 }

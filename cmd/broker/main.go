@@ -92,6 +92,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:         log,
 		WriteTimeout:   cfg.WriteTimeout,
 	}))
+	mux.Handle("/sockjs/", subprotocol.NewSockJSHandler(b, subprotocol.SockJSOptions{
+		Prefix:          "/sockjs",
+		AllowedOrigins:  cfg.origins(),
+		Credentials:     cfg.SockJS.Credentials,
+		Logger:          log,
+		WriteTimeout:    cfg.WriteTimeout,
+		HeartbeatDelay:  cfg.SockJS.Heartbeat,
+		DisconnectDelay: cfg.SockJS.DisconnectDelay,
+		ResponseLimit:   cfg.SockJS.ResponseLimit,
+		NoWebSocket:     !cfg.SockJS.WebSocket,
+		ClientURL:       cfg.SockJS.ClientURL,
+		// A send request may batch several frames of the largest size.
+		MaxSendBytes: 2 * int64(cfg.Broker.Limits.MaxBodyBytes+cfg.Broker.Limits.MaxHeaderBytes),
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -128,6 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		go func() { errc <- subprotocol.ServeTCP(stompLn, b, log) }()
 		fmt.Fprintf(stdout, "  %-22s%s\n", sec.scheme("STOMP over TCP:", "STOMP over TLS:"), sec.scheme("tcp://", "stomp+ssl://")+displayAddr(stompLn.Addr()))
 	}
+	fmt.Fprintf(stdout, "  STOMP over SockJS:    %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/sockjs")
 	fmt.Fprintf(stdout, "  Admin console:        %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/admin/")
 	serving.Store(true)
 	log.Info("broker started", "http", httpLn.Addr().String(), "stomp", cfg.StompAddr)
