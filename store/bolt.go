@@ -94,10 +94,26 @@ type BoltOptions struct {
 
 // Bolt is a Store kept in one bbolt file.
 //
-// Every write goes through one goroutine that gathers whatever writes are
-// waiting into one transaction, so concurrent callers share one fsync;
-// each call returns once its transaction has committed (and been fsynced)
-// or failed.
+// Every write (Append, Delete, SetDeliveries, DeleteQueue and the
+// subscription calls) goes through one goroutine that gathers whatever
+// writes are waiting into one transaction, so concurrent callers share one
+// commit and its fsync; each call returns once its transaction has been
+// committed and fsynced, or with the error that stopped it. Deletes and
+// delivery counts are fsynced too, although losing one would only cause a
+// redelivery: a bbolt commit without fsync may reach the disk with its new
+// root before the pages it points to, so skipping it risks the whole file,
+// not just the last delete. They cost little because they share commits.
+//
+// What callers should know beyond Store:
+//   - Seq values increase but are not dense: a reopened store continues
+//     above a reserved block, leaving a gap.
+//   - Size is the bytes in use, not the file's size (see FileSize): the
+//     file never shrinks, but its free pages are reused.
+//   - Scan reads in short chunks and is not a snapshot: records appended
+//     meanwhile with a higher Seq may be included.
+//   - Queue and subscription names must not be empty.
+//   - Damage found in the file comes back as errors wrapping ErrCorrupt,
+//     never as a panic.
 type Bolt struct {
 	db       *bolt.DB
 	path     string

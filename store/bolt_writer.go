@@ -162,7 +162,7 @@ func (b *Bolt) commit(batch []*writeOp) {
 		err := b.update(func(tx *bolt.Tx) error {
 			w := newTxWriter(tx, b.seq, b.ceiling)
 			for i, op := range batch {
-				if err := w.apply(op); err != nil {
+				if err := w.safeApply(op); err != nil {
 					bad, badErr = i, err
 					return err
 				}
@@ -263,6 +263,17 @@ func (w *txWriter) stat(queue string) (*queueStats, error) {
 	}
 	w.touched[queue] = st
 	return st, nil
+}
+
+// safeApply is apply with a panic (bbolt meeting a damaged page) turned
+// into that op's error, so that the rest of the batch can still commit.
+func (w *txWriter) safeApply(op *writeOp) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, p)
+		}
+	}()
+	return w.apply(op)
 }
 
 func (w *txWriter) apply(op *writeOp) error {
