@@ -11,6 +11,9 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -246,8 +249,11 @@ func (a *Authenticator) authenticate(c Credentials, stomp bool) (*Principal, err
 		}
 		return nil, fmt.Errorf("%w: unknown user %q", ErrRefused, c.Login)
 	}
-	if !a.compare(u.hash, c.Passcode) {
-		return nil, fmt.Errorf("%w: wrong passcode for %q", ErrRefused, c.Login)
+	if !cfg.logins.known(u, c.Passcode) {
+		if !a.compare(u.hash, c.Passcode) {
+			return nil, fmt.Errorf("%w: wrong passcode for %q", ErrRefused, c.Login)
+		}
+		cfg.logins.add(u, c.Passcode)
 	}
 	return &Principal{name: u.name, tags: u.tags, read: u.read, write: u.write}, nil
 }
@@ -257,6 +263,57 @@ func (a *Authenticator) compare(hash []byte, passcode string) bool {
 	a.bcryptSlots <- struct{}{}
 	defer func() { <-a.bcryptSlots }()
 	return bcrypt.CompareHashAndPassword(hash, []byte(passcode)) == nil
+}
+
+// maxCachedLogins bounds the login cache; when full it starts over.
+const maxCachedLogins = 10000
+
+// loginCache remembers passcodes that passed bcrypt, so a client that
+// reconnects, or many clients sharing one account, do not pay bcrypt's
+// cost again. Only successes are kept: a wrong guess always costs a full
+// check. Entries are HMACs of user, hash and passcode under a key made for
+// this cache, never the passcode itself. A reload starts a new cache, so a
+// changed passcode takes effect at once.
+type loginCache struct {
+	key []byte
+	mu  sync.Mutex
+	m   map[[sha256.Size]byte]struct{}
+}
+
+func newLoginCache() *loginCache {
+	key := make([]byte, 32)
+	rand.Read(key) // never fails
+	return &loginCache{key: key, m: make(map[[sha256.Size]byte]struct{})}
+}
+
+func (lc *loginCache) sum(u *user, passcode string) [sha256.Size]byte {
+	h := hmac.New(sha256.New, lc.key)
+	h.Write([]byte(u.name))
+	h.Write([]byte{0})
+	h.Write(u.hash)
+	h.Write([]byte{0})
+	h.Write([]byte(passcode))
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func (lc *loginCache) known(u *user, passcode string) bool {
+	k := lc.sum(u, passcode)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	_, ok := lc.m[k]
+	return ok
+}
+
+func (lc *loginCache) add(u *user, passcode string) {
+	k := lc.sum(u, passcode)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if len(lc.m) >= maxCachedLogins {
+		clear(lc.m)
+	}
+	lc.m[k] = struct{}{}
 }
 
 // isLoopback reports whether host:port is a loopback address. Behind a

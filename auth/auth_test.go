@@ -546,3 +546,54 @@ func TestLooksLikeJWT(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginCache checks that only right passcodes are remembered, and
+// that a reload forgets them, so a changed passcode counts at once.
+func TestLoginCache(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "broker.toml", fmt.Sprintf("[[user]]\nname = \"alice\"\npasscode = %q\n", hash(t, "old")))
+	a, err := New(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := func(pass string) error {
+		_, err := a.Authenticate(Credentials{Login: "alice", Passcode: pass, RemoteAddr: remote})
+		return err
+	}
+	alice := a.cur.Load().users["alice"]
+	if err := login("wrong"); err == nil {
+		t.Fatal("wrong passcode accepted")
+	}
+	if a.cur.Load().logins.known(alice, "wrong") {
+		t.Fatal("a wrong passcode was cached")
+	}
+	for range 2 {
+		if err := login("old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !a.cur.Load().logins.known(alice, "old") {
+		t.Fatal("a right passcode was not cached")
+	}
+	writeFile(t, dir, "broker.toml", fmt.Sprintf("[[user]]\nname = \"alice\"\npasscode = %q\n", hash(t, "new")))
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := login("old"); err == nil {
+		t.Fatal("the old passcode still works after the reload")
+	}
+	if err := login("new"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExampleConfig loads the example the README shows.
+func TestExampleConfig(t *testing.T) {
+	a, err := New(filepath.Join("..", "docs", "broker.example.toml"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if users, jwt, guest := a.Summary(); users != 2 || jwt || guest {
+		t.Fatalf("users %d, jwt %v, guest %v", users, jwt, guest)
+	}
+}

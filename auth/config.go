@@ -135,6 +135,8 @@ type compiled struct {
 	// passcode for an unknown user against it takes as long as for a
 	// real one, so timing does not tell which user names exist.
 	dummy []byte
+	// logins caches successful passcode checks.
+	logins *loginCache
 }
 
 // open reports whether the broker runs without configured identities,
@@ -142,7 +144,7 @@ type compiled struct {
 func (c *compiled) open() bool { return len(c.users) == 0 && c.jwt == nil }
 
 func compile(cfg *Config) (*compiled, error) {
-	c := &compiled{users: make(map[string]*user, len(cfg.Users))}
+	c := &compiled{users: make(map[string]*user, len(cfg.Users)), logins: newLoginCache()}
 	for i, u := range cfg.Users {
 		if u.Name == "" {
 			return nil, fmt.Errorf("user %d has no name", i+1)
