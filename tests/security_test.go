@@ -206,6 +206,31 @@ func TestSecurityExampleConfig(t *testing.T) {
 	x := subscribe(t, alice, "/queue/x", stomp.AckAuto)
 	expectNothing(t, x, 300*time.Millisecond)
 
+	// The admin API knows the same users, and wants the admin tag.
+	for _, tc := range []struct {
+		user, pass string
+		status     int
+	}{
+		{"alice", alicePass, http.StatusOK},
+		{"orders", ordersPass, http.StatusForbidden},
+		{"alice", "not-alices-passcode", http.StatusUnauthorized},
+		{"guest", "guest", http.StatusUnauthorized},
+	} {
+		req, err := http.NewRequest("GET", p.HTTPURL+"/api/v1/overview", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(tc.user, tc.pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("GET /api/v1/overview as %s: %s, want %d", tc.user, resp.Status, tc.status)
+		}
+	}
+
 	logs := p.Logs()
 	for _, secret := range []string{alicePass, ordersPass, "not-alices-passcode"} {
 		if strings.Contains(logs, secret) {

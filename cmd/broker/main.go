@@ -125,6 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		},
 		PProf:  cfg.PProf,
 		Logger: log,
+		Auth:   sec.webAuthenticator(cfg.Broker.FailedLoginDelay),
 	})
 	if err != nil {
 		log.Error("cannot start the admin console", "err", err)

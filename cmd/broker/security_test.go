@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stampede-mq/stampede/auth"
 	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/web"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -140,5 +142,57 @@ func TestSecurityPrincipal(t *testing.T) {
 	}
 	if _, err := newSecurity(securityConfig{TLSCert: path, TLSKey: path}, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("a config file was accepted as a certificate")
+	}
+}
+
+// TestWebAuth checks the console's view of the users: the same
+// passcodes, admin only with the tag, never anonymous.
+func TestWebAuth(t *testing.T) {
+	admin, _ := bcrypt.GenerateFromPassword([]byte("root-pw"), bcrypt.MinCost)
+	user, _ := bcrypt.GenerateFromPassword([]byte("user-pw"), bcrypt.MinCost)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "broker.toml")
+	config := "[[user]]\nname = \"root\"\npasscode = \"" + string(admin) + "\"\ntags = [\"admin\"]\n" +
+		"[[user]]\nname = \"app\"\npasscode = \"" + string(user) + "\"\n"
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	configured, err := newSecurity(securityConfig{ConfigFile: path, AllowAnonymous: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := newSecurity(securityConfig{AllowAnonymous: true}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		sec        *security
+		user, pass string
+		remote     string
+		ok, admin  bool
+	}{
+		{"admin", configured, "root", "root-pw", "203.0.113.1:5", true, true},
+		{"not an admin", configured, "app", "user-pw", "203.0.113.1:5", true, false},
+		{"wrong password", configured, "root", "user-pw", "127.0.0.1:5", false, false},
+		{"anonymous", configured, "", "", "127.0.0.1:5", false, false},
+		{"guest once users exist", configured, "guest", "guest", "127.0.0.1:5", false, false},
+		{"guest without users", open, "guest", "guest", "127.0.0.1:5", true, true},
+		{"guest from elsewhere", open, "guest", "guest", "203.0.113.1:5", false, false},
+		{"no credentials without users", open, "", "", "127.0.0.1:5", false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := tc.sec.webAuthenticator(time.Millisecond).Authenticate(tc.user, tc.pass, tc.remote)
+			if !tc.ok {
+				if !errors.Is(err, web.ErrBadCredentials) {
+					t.Fatalf("got %+v, %v; want ErrBadCredentials", u, err)
+				}
+				return
+			}
+			if err != nil || u.Name != tc.user || u.Admin != tc.admin {
+				t.Fatalf("got %+v, %v", u, err)
+			}
+		})
 	}
 }
