@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,9 +39,9 @@ type SockJSOptions struct {
 	// meaning as WebSocketOptions.AllowedOrigins.
 	AllowedOrigins []string
 	// Credentials lets allowed cross-origin pages make requests with
-	// cookies (Access-Control-Allow-Credentials). sockjs-client always
-	// asks for them on cross-origin XHR, so cross-origin pages need it
-	// for the XHR and EventSource transports.
+	// cookies (Access-Control-Allow-Credentials). sockjs-client makes
+	// every cross-origin XHR with credentials, /info included, so a
+	// browser page on another origin needs it.
 	Credentials bool
 	// Logger receives refused requests; nil discards them.
 	Logger *slog.Logger
@@ -68,8 +69,9 @@ type SockJSOptions struct {
 	// offered when it is set, since that script then runs with the
 	// broker's origin.
 	ClientURL string
-	// MaxSendBytes bounds the body of one send request (a batch of
-	// messages from the client); zero means 16 MiB.
+	// MaxSendBytes bounds what the client sends at once: the body of a
+	// send request or a WebSocket message (a batch of SockJS messages);
+	// zero means 16 MiB.
 	MaxSendBytes int64
 }
 
@@ -111,7 +113,7 @@ func NewSockJSHandler(srv Server, opts SockJSOptions) http.Handler {
 
 	lib := sockjs.Options{
 		SockJSURL:             opts.ClientURL,
-		ResponseLimit:         uint32(opts.ResponseLimit),
+		ResponseLimit:         DefaultSockJSResponseLimit,
 		Websocket:             !opts.NoWebSocket,
 		WebsocketWriteTimeout: h.writeTimeout,
 		HeartbeatDelay:        opts.HeartbeatDelay,
@@ -125,8 +127,8 @@ func NewSockJSHandler(srv Server, opts SockJSOptions) http.Handler {
 			CheckOrigin:      func(*http.Request) bool { return true },
 		},
 	}
-	if lib.ResponseLimit == 0 {
-		lib.ResponseLimit = DefaultSockJSResponseLimit
+	if opts.ResponseLimit > 0 {
+		lib.ResponseLimit = uint32(min(opts.ResponseLimit, 1<<31))
 	}
 	if lib.HeartbeatDelay <= 0 {
 		lib.HeartbeatDelay = DefaultSockJSHeartbeat
@@ -335,6 +337,13 @@ func (h *sockjsHandler) serveSession(s sockjs.Session) {
 		}()
 	}
 	defer t.Close()
+	// The library runs this on a goroutine of its own, outside net/http's
+	// recovery: one session's bug must not take down the process.
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("panic serving sockjs session", "remote", t.info.RemoteAddr, "transport", t.info.Subprotocol, "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
 	h.srv.Serve(t)
 }
 

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -782,4 +784,69 @@ func TestSockJSWebSocketMessageLimit(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("an oversized fragmented message did not end the session")
 	}
+}
+
+// TestSockJSSecondReceiver: a second receiving request while one is open
+// is refused as SockJS says (the retry for a receiver being let go must
+// not hide a real second connection), and the first one goes on.
+func TestSockJSSecondReceiver(t *testing.T) {
+	t.Parallel()
+	srv := newChanServer()
+	defer close(srv.release)
+	base := startSockJS(t, srv, SockJSOptions{})
+	c := newSJClient(t, base)
+	c.poll()
+	tr := srv.next(t)
+	first := make(chan string, 1)
+	go func() { first <- c.poll() }() // held open: nothing to deliver yet
+	time.Sleep(100 * time.Millisecond)
+	if f := c.poll(); f != `c[2010,"Another connection still open"]` {
+		t.Errorf("second poll: %q", f)
+	}
+	if err := tr.WriteFrames([]broker.Outbound{outbound(frameWithBody(stomp.New(stomp.MESSAGE, "destination", "/queue/a"), "x"))}); err != nil {
+		t.Fatalf("WriteFrames: %v", err)
+	}
+	if m := messages(t, <-first); len(m) != 1 {
+		t.Errorf("first poll got %q", m)
+	}
+	tr.Close()
+	c.poll()
+}
+
+// TestSockJSPanic: a panic in a session is logged, not fatal.
+func TestSockJSPanic(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	srv := serverFunc(func(broker.Transport) { panic("session bug") })
+	base := startSockJS(t, srv, SockJSOptions{Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))})
+	c := newSJClient(t, base)
+	c.poll()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		s := logs.String()
+		mu.Unlock()
+		if strings.Contains(s, "session bug") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no panic logged: %q", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f := c.poll(); !strings.HasPrefix(f, "c[") {
+		t.Errorf("poll after the panic: %q", f)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
