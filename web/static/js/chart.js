@@ -5,13 +5,13 @@ import { s, fmtCompact } from './dom.js';
 
 const PAD = { top: 10, right: 12, bottom: 24, left: 44 };
 
-// niceStep rounds a grid step up to 1, 2, 2.5 or 5 times a power of ten,
+// niceStep rounds a grid step up to 1, 2, 2.5, 3 or 5 times a power of ten,
 // so the axis reads 0, 2, 4, 6, 8 rather than 0, 1.3, 2.5.
 function niceStep(raw, integer) {
   if (!(raw > 0)) return 1;
   if (integer && raw <= 1) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
-  for (const m of [1, 2, 2.5, 5, 10]) {
+  for (const m of [1, 2, 2.5, 3, 5, 10]) {
     if (raw <= m * p && (!integer || Number.isInteger(m * p))) return m * p;
   }
   return 10 * p;
