@@ -165,7 +165,8 @@ export function mount(main, { name }, navigate) {
     document.getElementById('dest-badges').replaceChildren(...typeBadges(d).filter(Boolean));
     setText('d-depth', fmtNum(d.depth));
     setText('d-consumers', fmtNum(d.consumers));
-    setText('d-consumers-sub', `${fmtNum(d.enqueued)} received · ${fmtNum(d.dequeued)} delivered`);
+    setText('d-in-sub', `per second · ${fmtNum(d.enqueued)} in all`);
+    setText('d-out-sub', `per second · ${fmtNum(d.dequeued)} in all`);
     setText('d-unacked', fmtNum(d.unacked));
     setText('d-in', fmtRate(d.in_rate));
     setText('d-out', fmtRate(d.out_rate));
