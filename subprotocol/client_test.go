@@ -135,9 +135,10 @@ func TestDialGoStomp(t *testing.T) {
 					t.Fatal("no MESSAGE")
 				}
 			}
-			if err := sub.Unsubscribe(); err != nil {
-				t.Error(err)
-			}
+			// No sub.Unsubscribe(): go-stomp v3.1.3 sometimes misses the
+			// wake-up for its UNSUBSCRIBE receipt (closeChannel broadcasts
+			// without the mutex its waiter holds) and reports a timeout
+			// against any server, a plain TCP one included.
 			if err := sc.Disconnect(); err != nil {
 				t.Error(err)
 			}
