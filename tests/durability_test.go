@@ -32,15 +32,16 @@ func (k msgKey) String() string { return fmt.Sprintf("p%d#%d", k.producer, k.seq
 // broker process of the run.
 type crashLedger struct {
 	mu         sync.Mutex
-	next       []int               // per producer: next sequence number
-	sent       int                 // SENDs written
-	receipted  map[msgKey]bool     // SENDs whose RECEIPT arrived
-	deliveries map[msgKey]int      // MESSAGEs received per message
-	acked      map[msgKey]bool     // messages whose ACK's RECEIPT arrived
-	unacked    map[msgKey]struct{} // delivered, ACK not (yet) receipted
-	total      int                 // MESSAGEs received
-	repeats    int                 // deliveries of a message delivered before and not acked
-	flagged    int                 // of those, how many carried redelivered:true
+	next       []int           // per producer: next sequence number
+	sent       int             // SENDs written
+	receipted  map[msgKey]bool // SENDs whose RECEIPT arrived
+	deliveries map[msgKey]int  // MESSAGEs received per message
+	acked      map[msgKey]bool // messages whose ACK's RECEIPT arrived
+	life       int             // which broker process is running
+	lastLife   map[msgKey]int  // the process that last delivered a message
+	total      int             // MESSAGEs received
+	repeats    int             // deliveries of a message delivered before and not acked
+	flagged    int             // of those, how many carried redelivered:true
 	violations []string
 }
 
@@ -50,7 +51,7 @@ func newCrashLedger(producers int) *crashLedger {
 		receipted:  make(map[msgKey]bool),
 		deliveries: make(map[msgKey]int),
 		acked:      make(map[msgKey]bool),
-		unacked:    make(map[msgKey]struct{}),
+		lastLife:   make(map[msgKey]int),
 	}
 }
 
@@ -100,14 +101,25 @@ func (l *crashLedger) delivered(k msgKey, redelivered bool, lastFirst map[int]in
 		if redelivered {
 			l.flagged++
 		}
+		// No consumer leaves while a broker runs, so only a restart
+		// may hand a message out again.
+		if l.lastLife[k] == l.life {
+			l.violate("%s delivered twice by one broker process (again to %s)", k, consumer)
+		}
 	}
-	l.unacked[k] = struct{}{}
+	l.lastLife[k] = l.life
 }
 
 func (l *crashLedger) ackReceipted(k msgKey) {
 	l.mu.Lock()
 	l.acked[k] = true
-	delete(l.unacked, k)
+	l.mu.Unlock()
+}
+
+// restarted starts a new broker life.
+func (l *crashLedger) restarted() {
+	l.mu.Lock()
+	l.life++
 	l.mu.Unlock()
 }
 
@@ -159,8 +171,8 @@ func dialGoStomp(p *brokerProc, opts ...func(*stomp.Conn) error) (*stomp.Conn, e
 }
 
 // crashProducer sends persistent messages with receipts, one at a time,
-// until the broker goes away (or stop closes).
-func crashProducer(p *brokerProc, l *crashLedger, id int, queue string, stop <-chan struct{}) error {
+// until the broker goes away.
+func crashProducer(p *brokerProc, l *crashLedger, id int, queue string) error {
 	c, err := dialGoStomp(p)
 	if err != nil {
 		return err
@@ -168,11 +180,6 @@ func crashProducer(p *brokerProc, l *crashLedger, id int, queue string, stop <-c
 	defer c.MustDisconnect()
 	pad := strings.Repeat("x", 200)
 	for {
-		select {
-		case <-stop:
-			return nil
-		default:
-		}
 		k := msgKey{id, l.nextSeq(id)}
 		err := c.Send(queue, "text/plain", []byte(k.String()+" "+pad),
 			stomp.SendOpt.Header("persistent", "true"),
@@ -305,6 +312,7 @@ func TestCrashDurability(t *testing.T) {
 	for round := range rounds {
 		if round > 0 {
 			p = restartBroker(t, dir, flags...)
+			l.restarted()
 		}
 		var wg sync.WaitGroup
 		var inflight atomic.Int64 // ACKs the kill may leave unanswered
@@ -313,7 +321,7 @@ func TestCrashDurability(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- crashProducer(p, l, i, queues[i%len(queues)], nil)
+				errs <- crashProducer(p, l, i, queues[i%len(queues)])
 			}()
 		}
 		runFor := 300*time.Millisecond + time.Duration(rng.Int64N(int64(1200*time.Millisecond)))
@@ -351,6 +359,7 @@ func TestCrashDurability(t *testing.T) {
 	// while. (A message whose ACK took effect just before a kill, with
 	// its RECEIPT lost, is rightly never seen again.)
 	p = restartBroker(t, dir, flags...)
+	l.restarted()
 	var wg sync.WaitGroup
 	var inflight atomic.Int64
 	nconsumers := len(queues) * consumersPerQueue
