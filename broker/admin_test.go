@@ -115,3 +115,25 @@ func TestDeleteQueueDisconnectsConsumers(t *testing.T) {
 		t.Fatal("queue still there")
 	}
 }
+
+func TestCounters(t *testing.T) {
+	b := newBroker(t, Options{})
+	c := connect(t, b)
+	publish(c, "/queue/cnt", "a")
+	publish(c, "/queue/cnt", "b")
+	subscribe(c, "id", "s", "destination", "/queue/cnt", "ack", "client-individual")
+	m1, m2 := c.expect(stomp.MESSAGE), c.expect(stomp.MESSAGE)
+	c.send(stomp.ACK, "id", m1.Value("ack"))
+	c.send(stomp.NACK, "id", m2.Value("ack"))
+	r := c.expect(stomp.MESSAGE)
+	c.send(stomp.ACK, "id", r.Value("ack"), "receipt", "done")
+	c.expectReceipt()
+	st := b.Stats()
+	if st.Acked != 2 || st.Nacked != 1 || st.Redelivered != 1 {
+		t.Fatalf("acked %d nacked %d redelivered %d", st.Acked, st.Nacked, st.Redelivered)
+	}
+	if st.FramesIn["SEND"] != 2 || st.FramesIn["ACK"] != 2 || st.FramesIn["CONNECT"] != 1 ||
+		st.FramesOut["MESSAGE"] != 3 || st.FramesOut["RECEIPT"] < 4 || st.FramesOut["CONNECTED"] != 1 {
+		t.Fatalf("frames in %v out %v", st.FramesIn, st.FramesOut)
+	}
+}

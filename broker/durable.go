@@ -143,6 +143,18 @@ func (b *Broker) deleteDurable(name string) error {
 	return b.store.DeleteQueue(d.q.name)
 }
 
+// DeleteDurable removes an offline durable subscription and the messages
+// it holds; an active one is refused.
+func (b *Broker) DeleteDurable(name string) error {
+	b.durables.mu.RLock()
+	_, ok := b.durables.m[name]
+	b.durables.mu.RUnlock()
+	if !ok {
+		return ErrNotFound
+	}
+	return b.deleteDurable(name)
+}
+
 // DurableInfo describes a durable subscription.
 type DurableInfo struct {
 	Name        string

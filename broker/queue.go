@@ -243,6 +243,9 @@ func (q *queue) dispatch() {
 			continue
 		}
 		redelivered := m.deliveries > 0
+		if redelivered {
+			q.b.stats.redelivered.Add(1)
+		}
 		m.deliveries++
 		ackID := ""
 		if c.mode != ackAuto {
@@ -374,6 +377,11 @@ func (q *queue) settle(c *consumer, match func(*delivery) bool, cumulative, ack,
 		settled = []*message{c.unacked[i].m}
 	}
 	c.unacked = removeSettled(c.unacked, i, cumulative)
+	if ack {
+		q.b.stats.acked.Add(uint64(len(settled)))
+	} else {
+		q.b.stats.nacked.Add(uint64(len(settled)))
+	}
 	switch {
 	case ack:
 		for _, m := range settled {

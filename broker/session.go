@@ -187,6 +187,7 @@ func (s *session) fail(msg, receiptID string) bool {
 	if !s.out.closeAfter(&ob) {
 		return false
 	}
+	s.b.stats.framesOut[commandIndex(stomp.ERROR)].Add(1)
 	s.b.log.Info("closing connection with ERROR", "conn", s.id, "remote", s.info.RemoteAddr, "message", msg)
 	return true
 }
@@ -198,11 +199,13 @@ func (s *session) protocolError(f *stomp.Frame, msg string) error {
 }
 
 func (s *session) sendControl(f *stomp.Frame) {
+	s.b.stats.framesOut[commandIndex(f.Command)].Add(1)
 	s.out.push(Outbound{Head: stomp.AppendHead(nil, f, s.version), Body: []byte{0}}, true)
 }
 
 // handle processes one decoded frame.
 func (s *session) handle(f *stomp.Frame) error {
+	s.b.stats.framesIn[commandIndex(f.Command)].Add(1)
 	if s.out.isClosing() {
 		// Failed from elsewhere (slow consumer, heart-beat, shutdown):
 		// nothing the client sends after its ERROR takes effect.

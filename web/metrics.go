@@ -22,6 +22,7 @@ type brokerCollector struct {
 	connections, sessions, published, delivered, expired, deadLettered *prometheus.Desc
 	slowConsumers, topicSubs, queues, queueDepth, queueConsumers       *prometheus.Desc
 	queueUnacked, outbound, storeBytes, uptime, refusals, durables     *prometheus.Desc
+	acked, nacked, redelivered, framesIn, framesOut                    *prometheus.Desc
 }
 
 func newBrokerCollector(s *Server) *brokerCollector {
@@ -47,6 +48,11 @@ func newBrokerCollector(s *Server) *brokerCollector {
 		uptime:         d("uptime_seconds", "Seconds since the broker started."),
 		refusals:       d("refusals_total", "Things limits and permissions turned away, by reason.", "reason"),
 		durables:       d("durable_subscriptions", "Durable subscriptions by state.", "state"),
+		acked:          d("messages_acked_total", "Queue messages acknowledged by consumers."),
+		nacked:         d("messages_nacked_total", "Queue messages refused by consumers (NACK)."),
+		redelivered:    d("messages_redelivered_total", "Queue messages delivered again after a NACK or a lost consumer."),
+		framesIn:       d("frames_in_total", "Frames received from clients, by command.", "command"),
+		framesOut:      d("frames_out_total", "Frames sent to clients, by command.", "command"),
 	}
 }
 
@@ -54,7 +60,8 @@ func newBrokerCollector(s *Server) *brokerCollector {
 func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.connections, c.sessions, c.published, c.delivered,
 		c.expired, c.deadLettered, c.slowConsumers, c.topicSubs, c.queues, c.queueDepth,
-		c.queueConsumers, c.queueUnacked, c.outbound, c.storeBytes, c.uptime, c.refusals, c.durables} {
+		c.queueConsumers, c.queueUnacked, c.outbound, c.storeBytes, c.uptime, c.refusals, c.durables,
+		c.acked, c.nacked, c.redelivered, c.framesIn, c.framesOut} {
 		ch <- d
 	}
 }
@@ -92,6 +99,15 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.expired, st.Expired)
 	counter(c.deadLettered, st.DeadLettered)
 	counter(c.slowConsumers, st.SlowConsumers)
+	counter(c.acked, st.Acked)
+	counter(c.nacked, st.Nacked)
+	counter(c.redelivered, st.Redelivered)
+	for cmd, n := range st.FramesIn {
+		ch <- prometheus.MustNewConstMetric(c.framesIn, prometheus.CounterValue, float64(n), cmd)
+	}
+	for cmd, n := range st.FramesOut {
+		ch <- prometheus.MustNewConstMetric(c.framesOut, prometheus.CounterValue, float64(n), cmd)
+	}
 	gauge(c.topicSubs, float64(st.Subscriptions))
 	gauge(c.uptime, st.Uptime.Seconds())
 	for reason, n := range st.Refusals {

@@ -68,6 +68,8 @@ func TestMetricsFollowTraffic(t *testing.T) {
 		"stampede_topic_subscriptions":                  1,
 		`stampede_queue_messages{queue="/queue/idle"}`:  2,
 		`stampede_queue_consumers{queue="/queue/work"}`: 1,
+		`stampede_frames_in_total{command="SEND"}`:      5,
+		`stampede_frames_out_total{command="MESSAGE"}`:  3,
 	} {
 		if got := after[name] - before[name]; got != want {
 			t.Errorf("%s moved by %v, want %v", name, got, want)
