@@ -170,6 +170,32 @@ func dialGoStomp(p *brokerProc, opts ...func(*stomp.Conn) error) (*stomp.Conn, e
 	return c, nil
 }
 
+// connSet holds connections for the test to close at once; one added
+// after that is refused.
+type connSet struct {
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+func (s *connSet) add(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.conns = append(s.conns, c)
+	}
+	return !s.closed
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, c := range s.conns {
+		c.Close()
+	}
+}
+
 // crashProducer sends persistent messages with receipts, one at a time,
 // until the broker goes away.
 func crashProducer(p *brokerProc, l *crashLedger, id int, queue string) error {
@@ -207,16 +233,16 @@ func complain(format string, args ...any) error {
 // ACKs every message with a receipt, pipelined: it records a message as
 // acked only when that ACK's RECEIPT arrives. It speaks STOMP by hand
 // because go-stomp cannot put a receipt on an ACK. inflight counts its
-// ACKs not yet receipted. It returns when the connection ends; conns
-// receives the connection so the test can end it.
-func crashConsumer(p *brokerProc, l *crashLedger, name, queue string, inflight *atomic.Int64, conns chan<- net.Conn) error {
+// ACKs not yet receipted. It returns when the connection ends; conns, if
+// given, holds the connection so the test can end it.
+func crashConsumer(p *brokerProc, l *crashLedger, name, queue string, inflight *atomic.Int64, conns *connSet) error {
 	nc, err := net.DialTimeout("tcp", p.TCPAddr, waitFor)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if conns != nil {
-		conns <- nc
+	if conns != nil && !conns.add(nc) {
+		return net.ErrClosed
 	}
 	w := bufio.NewWriter(nc)
 	r := bufio.NewReaderSize(nc, 64<<10)
@@ -364,12 +390,12 @@ func TestCrashDurability(t *testing.T) {
 	var inflight atomic.Int64
 	nconsumers := len(queues) * consumersPerQueue
 	errs := make(chan error, nconsumers)
-	conns := make(chan net.Conn, nconsumers)
+	var conns connSet
 	for i := range nconsumers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- crashConsumer(p, l, fmt.Sprintf("drain consumer %d", i), queues[i%len(queues)], &inflight, conns)
+			errs <- crashConsumer(p, l, fmt.Sprintf("drain consumer %d", i), queues[i%len(queues)], &inflight, &conns)
 		}()
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -389,9 +415,7 @@ func TestCrashDurability(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for range nconsumers {
-		(<-conns).Close()
-	}
+	conns.closeAll()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
