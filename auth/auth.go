@@ -122,21 +122,6 @@ func New(path string, opts Options) (*Authenticator, error) {
 	return a, nil
 }
 
-// NewFromConfig returns an Authenticator for an already parsed config;
-// it cannot be reloaded.
-func NewFromConfig(cfg *Config, opts Options) (*Authenticator, error) {
-	a, err := New("", opts)
-	if err != nil {
-		return nil, err
-	}
-	c, err := compile(cfg)
-	if err != nil {
-		return nil, err
-	}
-	a.cur.Store(c)
-	return a, nil
-}
-
 func (a *Authenticator) load() (*compiled, error) {
 	if a.path == "" {
 		return compile(&Config{})
