@@ -31,7 +31,7 @@ func raceEnabled() bool {
 	return false
 }
 
-// fullDurabilityEnv asks for the full-size runs even under -race.
+// fullDurabilityEnv asks for the full-size run of TestQueueLargerThanMemory.
 const fullDurabilityEnv = "STAMPEDE_FULL_DURABILITY"
 
 func openBolt(tb testing.TB, dir string) *store.Bolt {
@@ -252,9 +252,11 @@ type deepRun struct {
 	samples     int
 }
 
-// fillAndDrain fills dest with n persistent messages of size bytes, then
-// drains them in order through one client-ack consumer that acks every
-// 500 messages, sampling the live heap samples times in each phase.
+// fillAndDrain fills dest with n persistent messages of size bytes, 1 MiB
+// per store write, then drains them in order through one client-ack
+// consumer, sampling the live heap samples times in each phase. The
+// consumer holds about 1 MiB unacked (at most 1000 messages) and acks
+// half of that at a time.
 func fillAndDrain(tb testing.TB, b *Broker, st store.Store, dest string, n, size, samples int) deepRun {
 	tb.Helper()
 	var r deepRun
@@ -262,7 +264,7 @@ func fillAndDrain(tb testing.TB, b *Broker, st store.Store, dest string, n, size
 	every := max(n/samples, 1)
 	next := every
 	start := time.Now()
-	fillQueue(tb, b, dest, n, size, 1024, func(i int) {
+	fillQueue(tb, b, dest, n, size, max(mib/size, 1), func(i int) {
 		if i >= next {
 			hw.sample()
 			next += every
@@ -276,7 +278,8 @@ func fillAndDrain(tb testing.TB, b *Broker, st store.Store, dest string, n, size
 
 	start = time.Now()
 	var progress atomic.Int64
-	wait := startDrain(tb, b, dest, n, 1, 1000, 500, &progress)
+	prefetch := min(1000, mib/size)
+	wait := startDrain(tb, b, dest, n, 1, prefetch, max(prefetch/2, 1), &progress)
 	done := make(chan error, 1)
 	go func() { done <- wait() }()
 	next = every
@@ -305,15 +308,16 @@ func fillAndDrain(tb testing.TB, b *Broker, st store.Store, dest string, n, size
 // TestQueueLargerThanMemory fills a queue with far more persistent
 // messages than its memory window and drains it in order, sampling the
 // live heap as it goes: paging must keep the heap flat however deep the
-// queue. The full run (256 MiB of 1 KiB messages, heap under 64 MiB) is
-// the default without -race; under -race it runs 64 MiB with heap under
-// 32 MiB unless STAMPEDE_FULL_DURABILITY is set.
+// queue. By default it runs 64 MiB of 16 KiB messages (four memory
+// windows deep) with the heap under 32 MiB. The full run, 256 MiB of 1 KiB
+// messages with the heap under 64 MiB, is for STAMPEDE_FULL_DURABILITY=1:
+// the broker writes to the store once per message as it drains, so a
+// quarter of a million messages take minutes.
 func TestQueueLargerThanMemory(t *testing.T) {
-	total, heapLimit := 256*mib, uint64(64*mib)
-	if raceEnabled() && os.Getenv(fullDurabilityEnv) == "" {
-		total, heapLimit = 64*mib, 32*mib
+	total, size, heapLimit := 64*mib, 16<<10, uint64(32*mib)
+	if os.Getenv(fullDurabilityEnv) != "" {
+		total, size, heapLimit = 256*mib, 1024, 64*mib
 	}
-	const size = 1024
 	n := total / size
 	st := &countingStore{Store: openBolt(t, t.TempDir())}
 	b, err := New(Options{}, st)
