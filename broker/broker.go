@@ -476,9 +476,6 @@ func (b *Broker) Serve(t Transport) {
 		delete(b.perIP, ip)
 	}
 	delete(b.sessions, s)
-	if s.clientID != "" && b.clientIDs[s.clientID] == s {
-		delete(b.clientIDs, s.clientID)
-	}
 	b.mu.Unlock()
 }
 
@@ -492,6 +489,14 @@ func (b *Broker) claimClientID(id string, s *session) bool {
 	}
 	b.clientIDs[id] = s
 	return true
+}
+
+func (b *Broker) releaseClientID(id string, s *session) {
+	b.mu.Lock()
+	if b.clientIDs[id] == s {
+		delete(b.clientIDs, id)
+	}
+	b.mu.Unlock()
 }
 
 // Shutdown stops taking connections, tells every client "server shutting

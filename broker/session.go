@@ -232,6 +232,10 @@ func (s *session) handle(f *stomp.Frame) error {
 	case stomp.BEGIN, stomp.COMMIT, stomp.ABORT:
 		err = s.onTransaction(f)
 	case stomp.DISCONNECT:
+		// Let go of everything before the RECEIPT: a client that
+		// reconnects as soon as it has it must find its client-id and
+		// durable subscriptions free and its unacked messages requeued.
+		s.cleanup()
 		s.receipt(f)
 		s.out.closeAfter(nil)
 		return errStop
@@ -474,14 +478,19 @@ func (s *session) tick(lastWrite time.Time) bool {
 // cleanup runs after the read loop ends: subscriptions go (unacked queue
 // messages back to their queues), transactions are dropped, temporary
 // queues are deleted.
+// It may run twice (DISCONNECT, then the end of the read loop).
 func (s *session) cleanup() {
 	for id, sub := range s.subs {
 		s.unsubscribe(sub)
 		delete(s.subs, id)
 	}
 	clear(s.txs)
-	for _, q := range s.temps {
+	for name, q := range s.temps {
 		s.b.dropQueue(q)
 		q.purge()
+		delete(s.temps, name)
+	}
+	if s.clientID != "" {
+		s.b.releaseClientID(s.clientID, s)
 	}
 }

@@ -240,3 +240,15 @@ func TestConnectionLimitAndClientID(t *testing.T) {
 	c3.send(stomp.CONNECT, "accept-version", "1.2", "client-id", "app")
 	c3.expectError("client-id already connected")
 }
+
+func TestDisconnectFreesClientIDBeforeReceipt(t *testing.T) {
+	b := newBroker(t, Options{})
+	c := connect(t, b, "accept-version", "1.2", "client-id", "app")
+	subscribe(c, "id", "d", "destination", "/topic/t", "durable", "true")
+	c.ft.block = make(chan struct{}) // the transport lingers after DISCONNECT
+	c.send(stomp.DISCONNECT, "receipt", "bye")
+	// With the old connection not yet gone, the same client comes back.
+	again := connect(t, b, "accept-version", "1.2", "client-id", "app")
+	subscribe(again, "id", "d", "destination", "/topic/t", "durable", "true")
+	close(c.ft.block)
+}
