@@ -156,6 +156,7 @@ type Broker struct {
 	sessWG    sync.WaitGroup
 
 	durables   durables
+	writer     storeWriter
 	limits     limitCounters
 	stats      counters
 	topicNames sync.Map // topic name → *topicStats
@@ -214,6 +215,8 @@ func New(opts Options, st store.Store) (*Broker, error) {
 		started:   time.Now(),
 	}
 	b.durables.m = make(map[string]*durable)
+	b.writer.b = b
+	b.writer.idle = sync.NewCond(&b.writer.mu)
 	if err := b.recover(); err != nil {
 		return nil, err
 	}
@@ -391,56 +394,36 @@ func messageFromRecord(r *store.Record, name string) *message {
 }
 
 // apply carries out what a queue change left to do once its lock is
-// released: store updates and dead letters.
+// released: dead letters now, store bookkeeping in the background.
 func (b *Broker) apply(q *queue, fx *effects) {
 	b.stats.expired.Add(uint64(fx.expired))
-	var gone []uint64
+	var ops []storeOp
 	for _, m := range fx.deletes {
-		if b.storeDelete(m) {
-			gone = append(gone, m.seq)
+		if m.persistent && m.seq != 0 {
+			ops = append(ops, storeOp{q: q, m: m, del: true})
 		}
 	}
 	for _, m := range fx.redeliver {
-		if err := b.store.SetDeliveries(m.queue, m.seq, m.deliveries); err != nil {
-			b.log.Error("store update failed", "queue", m.queue, "err", err)
-		}
+		ops = append(ops, storeOp{q: q, m: m, deliveries: m.deliveries})
 	}
 	for _, d := range fx.dead {
-		if b.storeDelete(d.m) {
-			gone = append(gone, d.m.seq)
-		}
-		dlq, ok := dlqName(q.name)
-		if !ok || q.temp {
+		// The dead letter is stored before the original goes, so a
+		// crash in between duplicates it rather than losing it.
+		if dlq, ok := dlqName(q.name); ok && !q.temp {
+			b.stats.deadLettered.Add(1)
+			dm := d.m.withDestination(b.nextMessageID(), dlq, deathHeaders(d.m.destination, d.reason)...)
+			if err := b.publish([]*message{dm}); err != nil {
+				b.log.Error("dead-lettering failed; the message stays", "queue", q.name, "err", err)
+				continue
+			}
+		} else {
 			b.log.Warn("message dropped: no dead letter queue", "queue", q.name, "reason", d.reason)
-			continue
 		}
-		b.stats.deadLettered.Add(1)
-		dm := d.m.withDestination(b.nextMessageID(), dlq, deathHeaders(d.m.destination, d.reason)...)
-		if err := b.publish([]*message{dm}); err != nil {
-			b.log.Error("dead-lettering failed", "queue", q.name, "err", err)
+		if d.m.persistent && d.m.seq != 0 {
+			ops = append(ops, storeOp{q: q, m: d.m, del: true})
 		}
 	}
-	if len(gone) > 0 {
-		// Only now that the store no longer holds them may a page read
-		// stop skipping them.
-		q.mu.Lock()
-		for _, seq := range gone {
-			delete(q.resident, seq)
-		}
-		q.mu.Unlock()
-	}
-}
-
-// storeDelete removes a settled message from the store and reports
-// whether it was stored.
-func (b *Broker) storeDelete(m *message) bool {
-	if !m.persistent || m.seq == 0 {
-		return false
-	}
-	if err := b.store.Delete(m.queue, m.seq); err != nil {
-		b.log.Error("store delete failed", "queue", m.queue, "err", err)
-	}
-	return true
+	b.writer.add(ops...)
 }
 
 // Serve runs one client connection until it ends. It returns after the
@@ -516,6 +499,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		b.sessWG.Wait()
+		// Settled messages leave the store before it is closed, so a
+		// clean restart redelivers nothing that was acked.
+		b.writer.flush()
 		close(done)
 	}()
 	select {

@@ -245,10 +245,10 @@ func TestDisconnectFreesClientIDBeforeReceipt(t *testing.T) {
 	b := newBroker(t, Options{})
 	c := connect(t, b, "accept-version", "1.2", "client-id", "app")
 	subscribe(c, "id", "d", "destination", "/topic/t", "durable", "true")
-	c.ft.block = make(chan struct{}) // the transport lingers after DISCONNECT
 	c.send(stomp.DISCONNECT, "receipt", "bye")
-	// With the old connection not yet gone, the same client comes back.
+	c.expectReceipt()
+	// The receipt is the client's cue to come back at once, before the
+	// broker has seen its old socket close.
 	again := connect(t, b, "accept-version", "1.2", "client-id", "app")
 	subscribe(again, "id", "d", "destination", "/topic/t", "durable", "true")
-	close(c.ft.block)
 }

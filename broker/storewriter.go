@@ -1,0 +1,105 @@
+package broker
+
+import "sync"
+
+// storeWriter makes the store writes that need not hold anyone up:
+// deletes of settled messages and updated delivery counts. Losing one to a
+// crash costs a redelivery, or a redelivered flag, never a message, so
+// nobody waits for their fsync. Pending writes are gathered and made
+// together: a queue's deletes in one call, delivery counts concurrently so
+// the store can commit them in one go.
+type storeWriter struct {
+	b *Broker
+
+	mu      sync.Mutex
+	pending []storeOp
+	running bool
+	idle    *sync.Cond // signalled when the writer has nothing left
+}
+
+type storeOp struct {
+	q          *queue
+	m          *message
+	deliveries uint32
+	del        bool
+}
+
+// maxConcurrentUpdates bounds the goroutines writing delivery counts at
+// once.
+const maxConcurrentUpdates = 64
+
+func (w *storeWriter) add(ops ...storeOp) {
+	if len(ops) == 0 {
+		return
+	}
+	w.mu.Lock()
+	w.pending = append(w.pending, ops...)
+	if !w.running {
+		w.running = true
+		go w.run()
+	}
+	w.mu.Unlock()
+}
+
+// run drains pending writes and exits when there are none, so an idle
+// broker holds no goroutine for it.
+func (w *storeWriter) run() {
+	for {
+		w.mu.Lock()
+		ops := w.pending
+		w.pending = nil
+		if len(ops) == 0 {
+			w.running = false
+			w.idle.Broadcast()
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		w.write(ops)
+	}
+}
+
+func (w *storeWriter) write(ops []storeOp) {
+	b := w.b
+	deletes := map[*queue][]uint64{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxConcurrentUpdates)
+	for _, op := range ops {
+		if op.del {
+			deletes[op.q] = append(deletes[op.q], op.m.seq)
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(op storeOp) {
+			defer func() { <-sem; wg.Done() }()
+			if err := b.store.SetDeliveries(op.m.queue, op.m.seq, op.deliveries); err != nil {
+				b.log.Error("store update failed", "queue", op.m.queue, "err", err)
+			}
+		}(op)
+	}
+	// Counts first: a delete in the same batch then wins, and a count for
+	// a deleted record is a no-op.
+	wg.Wait()
+	for q, seqs := range deletes {
+		if err := b.store.Delete(q.name, seqs...); err != nil {
+			b.log.Error("store delete failed", "queue", q.name, "err", err)
+		}
+		// Only now that the store no longer holds them may a page read
+		// stop skipping them.
+		q.mu.Lock()
+		for _, seq := range seqs {
+			delete(q.resident, seq)
+		}
+		q.mu.Unlock()
+	}
+}
+
+// flush waits until every write handed over so far has been made.
+func (w *storeWriter) flush() {
+	w.mu.Lock()
+	for w.running {
+		w.idle.Wait()
+	}
+	w.mu.Unlock()
+}
