@@ -400,11 +400,11 @@ func (b *Broker) apply(q *queue, fx *effects) {
 	var ops []storeOp
 	for _, m := range fx.deletes {
 		if m.persistent && m.seq != 0 {
-			ops = append(ops, storeOp{q: q, m: m, del: true})
+			ops = append(ops, storeOp{q: q, seq: m.seq, del: true})
 		}
 	}
 	for _, m := range fx.redeliver {
-		ops = append(ops, storeOp{q: q, m: m, deliveries: m.deliveries})
+		ops = append(ops, storeOp{q: q, seq: m.seq, deliveries: m.deliveries})
 	}
 	for _, d := range fx.dead {
 		// The dead letter is stored before the original goes, so a
@@ -420,7 +420,7 @@ func (b *Broker) apply(q *queue, fx *effects) {
 			b.log.Warn("message dropped: no dead letter queue", "queue", q.name, "reason", d.reason)
 		}
 		if d.m.persistent && d.m.seq != 0 {
-			ops = append(ops, storeOp{q: q, m: d.m, del: true})
+			ops = append(ops, storeOp{q: q, seq: d.m.seq, del: true})
 		}
 	}
 	b.writer.add(ops...)

@@ -17,9 +17,11 @@ type storeWriter struct {
 	idle    *sync.Cond // signalled when the writer has nothing left
 }
 
+// storeOp holds no message: a backlog of writes must not keep bodies
+// alive.
 type storeOp struct {
 	q          *queue
-	m          *message
+	seq        uint64
 	deliveries uint32
 	del        bool
 }
@@ -61,25 +63,33 @@ func (w *storeWriter) run() {
 
 func (w *storeWriter) write(ops []storeOp) {
 	b := w.b
+	type key struct {
+		q   *queue
+		seq uint64
+	}
 	deletes := map[*queue][]uint64{}
+	deleted := map[key]bool{}
+	for _, op := range ops {
+		if op.del {
+			deletes[op.q] = append(deletes[op.q], op.seq)
+			deleted[key{op.q, op.seq}] = true
+		}
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, maxConcurrentUpdates)
 	for _, op := range ops {
-		if op.del {
-			deletes[op.q] = append(deletes[op.q], op.m.seq)
-			continue
+		if op.del || deleted[key{op.q, op.seq}] {
+			continue // a count for a record about to go is wasted work
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(op storeOp) {
 			defer func() { <-sem; wg.Done() }()
-			if err := b.store.SetDeliveries(op.m.queue, op.m.seq, op.deliveries); err != nil {
-				b.log.Error("store update failed", "queue", op.m.queue, "err", err)
+			if err := b.store.SetDeliveries(op.q.name, op.seq, op.deliveries); err != nil {
+				b.log.Error("store update failed", "queue", op.q.name, "err", err)
 			}
 		}(op)
 	}
-	// Counts first: a delete in the same batch then wins, and a count for
-	// a deleted record is a no-op.
 	wg.Wait()
 	for q, seqs := range deletes {
 		if err := b.store.Delete(q.name, seqs...); err != nil {
