@@ -361,7 +361,20 @@ func (s *session) onAck(f *stomp.Frame, ack bool) error {
 		}})
 		return nil
 	}
-	return settle()
+	if err := settle(); err != nil {
+		return err
+	}
+	s.durableReceipt(f)
+	return nil
+}
+
+// durableReceipt makes a RECEIPT for an ACK or NACK mean that the store
+// agrees: the settled message will not come back after a crash. Without
+// a receipt, the store catches up in the background.
+func (s *session) durableReceipt(f *stomp.Frame) {
+	if _, ok := f.Get("receipt"); ok {
+		s.b.writer.flush()
+	}
 }
 
 func (s *session) onTransaction(f *stomp.Frame) error {
@@ -388,5 +401,9 @@ func (s *session) onTransaction(f *stomp.Frame) error {
 	if f.Command == stomp.ABORT {
 		return nil
 	}
-	return tx.commit(s.b)
+	if err := tx.commit(s.b); err != nil {
+		return err
+	}
+	s.durableReceipt(f)
+	return nil
 }

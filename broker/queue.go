@@ -211,6 +211,12 @@ func (q *queue) enqueue(ms ...*message) {
 	q.mu.Lock()
 	for _, m := range ms {
 		q.enqueued++
+		if _, early := q.resident[m.seq]; early && m.seq != 0 {
+			// A page read found it in the store between its append and
+			// now, and counted it as paged out: it is already here.
+			q.paged++
+			continue
+		}
 		if !q.pageOut(m) {
 			q.pushBack(m)
 		}

@@ -14,7 +14,9 @@ type storeWriter struct {
 	mu      sync.Mutex
 	pending []storeOp
 	running bool
-	idle    *sync.Cond // signalled when the writer has nothing left
+	added   uint64     // ops handed over so far
+	written uint64     // ops written so far
+	idle    *sync.Cond // signalled after every batch
 }
 
 // storeOp holds no message: a backlog of writes must not keep bodies
@@ -36,6 +38,7 @@ func (w *storeWriter) add(ops ...storeOp) {
 	}
 	w.mu.Lock()
 	w.pending = append(w.pending, ops...)
+	w.added += uint64(len(ops))
 	if !w.running {
 		w.running = true
 		go w.run()
@@ -58,6 +61,10 @@ func (w *storeWriter) run() {
 		}
 		w.mu.Unlock()
 		w.write(ops)
+		w.mu.Lock()
+		w.written += uint64(len(ops))
+		w.idle.Broadcast()
+		w.mu.Unlock()
 	}
 }
 
@@ -105,10 +112,12 @@ func (w *storeWriter) write(ops []storeOp) {
 	}
 }
 
-// flush waits until every write handed over so far has been made.
+// flush waits until every write handed over so far has been made. Writes
+// handed over later do not hold it up, so it returns under steady load too.
 func (w *storeWriter) flush() {
 	w.mu.Lock()
-	for w.running {
+	target := w.added
+	for w.written < target {
 		w.idle.Wait()
 	}
 	w.mu.Unlock()
