@@ -86,6 +86,10 @@ type BoltOptions struct {
 	// MaxBatch caps how many records (or other writes) one group commit
 	// carries; 0 means 4096.
 	MaxBatch int
+	// OnCommit, when set, is told how long each successful group commit
+	// took, fsync included, and how many writes it carried; metrics hang
+	// off it without the store knowing about them.
+	OnCommit func(d time.Duration, writes int)
 
 	// openFile replaces os.OpenFile, so tests can hand bbolt a file that
 	// fails the way a broken disk would.
@@ -119,6 +123,7 @@ type Bolt struct {
 	path     string
 	readOnly bool
 	maxBatch int
+	onCommit func(time.Duration, int)
 
 	// mu is held for reading by calls that use db or ops, and for writing
 	// by Close, so that Close waits for them and later calls see closed.
@@ -161,7 +166,7 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bolt{db: db, path: path, readOnly: opts.ReadOnly, maxBatch: opts.MaxBatch}
+	b := &Bolt{db: db, path: path, readOnly: opts.ReadOnly, maxBatch: opts.MaxBatch, onCommit: opts.OnCommit}
 	if err := b.prepare(); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -585,3 +585,31 @@ func TestBoltCloseDuringWrites(t *testing.T) {
 	}
 	t.Logf("%d records acknowledged before Close, %d stored", len(acked), len(got))
 }
+
+func TestOnCommitReportsEachCommit(t *testing.T) {
+	var mu sync.Mutex
+	var calls, writes int
+	b, err := OpenBolt(t.TempDir(), BoltOptions{OnCommit: func(d time.Duration, n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if d <= 0 || n <= 0 {
+			t.Errorf("commit reported %v for %d writes", d, n)
+		}
+		calls++
+		writes += n
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 3 {
+		if err := b.Append([]*Record{{Queue: "/queue/c", ID: fmt.Sprint(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 3 || writes != 3 || int64(calls) != b.commits.Load() {
+		t.Fatalf("%d calls for %d writes, %d commits", calls, writes, b.commits.Load())
+	}
+}

@@ -159,6 +159,7 @@ func (b *Bolt) commit(batch []*writeOp) {
 		bad := -1
 		var badErr error
 		var last, ceiling uint64
+		start := time.Now()
 		err := b.update(func(tx *bolt.Tx) error {
 			w := newTxWriter(tx, b.seq, b.ceiling)
 			for i, op := range batch {
@@ -181,6 +182,9 @@ func (b *Bolt) commit(batch []*writeOp) {
 		if err == nil {
 			b.seq, b.ceiling = last, ceiling
 			b.commits.Add(1)
+			if b.onCommit != nil {
+				b.onCommit(time.Since(start), len(batch))
+			}
 			for _, op := range batch {
 				for i, r := range op.recs {
 					r.Seq = op.first + uint64(i)

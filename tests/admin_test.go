@@ -111,10 +111,16 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("console without login: %d %s", status, h.Get("Location"))
 	}
 	published := a.metric("stampede_messages_published_total")
+	commits := a.metric("stampede_store_commit_seconds_count")
 
 	producer := goConnect(t, p, tcpTransport)
 	send(t, producer, "/queue/admin-api", "one")
-	send(t, producer, "/queue/admin-api", "two")
+	send(t, producer, "/queue/admin-api", "two", stomp.SendOpt.Header("persistent", "true"))
+	// The persistent one went through a store commit, which the fsync
+	// latency histogram saw.
+	if got := a.metric("stampede_store_commit_seconds_count") - commits; got < 1 {
+		t.Errorf("store commit histogram moved by %v after a persistent send", got)
+	}
 	const path = "/api/v1/destinations/%2Fqueue%2Fadmin-api"
 	var d adminDestination
 	a.json("GET", path, "", http.StatusOK, &d)

@@ -16,6 +16,9 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-mq/stampede/broker"
 	"github.com/stampede-mq/stampede/store"
@@ -52,7 +55,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.Broker.Authenticate = sec.authenticate
 
-	st, err := store.OpenBolt(cfg.DataDir, store.BoltOptions{})
+	// The store reports each group commit (fsync included) here, and
+	// /metrics serves the histogram.
+	commitSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "stampede_store_commit_seconds",
+		Help:    "Time one store commit took, fsync included; concurrent persistent sends share one.",
+		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
+	})
+	st, err := store.OpenBolt(cfg.DataDir, store.BoltOptions{
+		OnCommit: func(d time.Duration, _ int) { commitSeconds.Observe(d.Seconds()) },
+	})
 	if err != nil {
 		log.Error("cannot open the message store", "data", cfg.DataDir, "err", err)
 		fmt.Fprintf(stderr, "broker: cannot open the message store in %s: %v\n", cfg.DataDir, err)
@@ -114,8 +126,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// listeners serve and the store answers.
 	var serving atomic.Bool
 	console, err := web.New(web.Options{
-		Broker:    b,
-		StoreSize: st.Size,
+		Broker:     b,
+		StoreSize:  st.Size,
+		Collectors: []prometheus.Collector{commitSeconds},
 		Ready: func() error {
 			if !serving.Load() {
 				return errors.New("listeners are not serving")
