@@ -295,8 +295,9 @@ func fillAndDrain(tb testing.TB, b *Broker, st store.Store, dest string, n, size
 			}
 		}
 	}
-	r.drain = time.Since(start)
+	// Drained means gone from the store too, not just delivered.
 	waitStoreEmpty(tb, st)
+	r.drain = time.Since(start)
 	r.heap, r.samples = hw.max, hw.samples
 	return r
 }
@@ -304,8 +305,8 @@ func fillAndDrain(tb testing.TB, b *Broker, st store.Store, dest string, n, size
 // TestQueueLargerThanMemory fills a queue with far more persistent
 // messages than its memory window and drains it in order, sampling the
 // live heap as it goes: paging must keep the heap flat however deep the
-// queue: 256 MiB of 1 KiB messages, sixteen memory windows deep, with the
-// heap under 64 MiB. (About 20 s with the race detector.)
+// queue. It runs 256 MiB of 1 KiB messages, sixteen memory windows deep,
+// with the heap under 64 MiB (about 20 s with the race detector).
 func TestQueueLargerThanMemory(t *testing.T) {
 	total, size, heapLimit := 256*mib, 1024, uint64(64*mib)
 	n := total / size
