@@ -54,9 +54,11 @@ type brokerProc struct {
 	done chan struct{}
 }
 
+// The start-up lines name the listeners; with TLS they say wss:// and
+// stomp+ssl://.
 var (
-	wsURLRe  = regexp.MustCompile(`ws://[^\s"]+/ws`)
-	tcpURLRe = regexp.MustCompile(`tcp://([^\s"]+)`)
+	wsURLRe  = regexp.MustCompile(`wss?://[^\s"]+/ws`)
+	tcpURLRe = regexp.MustCompile(`(?:tcp|stomp\+ssl)://([^\s"]+)`)
 )
 
 // startBroker runs the broker on loopback ports chosen by the kernel and
@@ -87,7 +89,8 @@ func startBroker(t testing.TB, args ...string) *brokerProc {
 			p.logs.WriteString(line + "\n")
 			if m := wsURLRe.FindString(line); m != "" && p.WSURL == "" {
 				p.WSURL = m
-				p.HTTPURL = "http://" + strings.TrimSuffix(strings.TrimPrefix(m, "ws://"), "/ws")
+				// ws://h/ws → http://h, wss://h/ws → https://h
+				p.HTTPURL = "http" + strings.TrimSuffix(strings.TrimPrefix(m, "ws"), "/ws")
 			}
 			if m := tcpURLRe.FindStringSubmatch(line); m != nil && p.TCPAddr == "" {
 				p.TCPAddr = m[1]

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -20,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -635,69 +633,10 @@ func (k *testPKI) client(maxVersion uint16) *tls.Config {
 	return &tls.Config{RootCAs: k.roots, MinVersion: tls.VersionTLS10, MaxVersion: maxVersion}
 }
 
-var (
-	wssURLRe      = regexp.MustCompile(`wss://[^\s"]+/ws`)
-	stompSSLURLRe = regexp.MustCompile(`stomp\+ssl://([^\s"]+)`)
-)
-
-// startTLSBroker runs the broker with TLS on both listeners. The
-// start-up lines name wss:// and stomp+ssl:// URLs, which startBroker does
-// not look for.
+// startTLSBroker runs the broker with TLS on both listeners.
 func startTLSBroker(t testing.TB, k *testPKI, args ...string) *brokerProc {
 	t.Helper()
-	p := &brokerProc{DataDir: t.TempDir(), done: make(chan struct{})}
-	all := append([]string{"--http", "127.0.0.1:0", "--stomp", "127.0.0.1:0", "--data", p.DataDir,
-		"--tls-cert", k.certFile, "--tls-key", k.keyFile}, args...)
-	p.cmd = exec.Command(brokerBin, all...)
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Stderr = p.cmd.Stdout
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			if m := wssURLRe.FindString(line); m != "" && p.WSURL == "" {
-				p.WSURL = m
-				p.HTTPURL = "https://" + strings.TrimSuffix(strings.TrimPrefix(m, "wss://"), "/ws")
-			}
-			if m := stompSSLURLRe.FindStringSubmatch(line); m != nil && p.TCPAddr == "" {
-				p.TCPAddr = m[1]
-			}
-			if !signalled && p.WSURL != "" && p.TCPAddr != "" {
-				signalled = true
-				close(ready)
-			}
-			p.mu.Unlock()
-		}
-		io.Copy(io.Discard, out)
-		p.cmd.Wait()
-	}()
-	select {
-	case <-ready:
-	case <-p.done:
-		t.Fatalf("broker exited before listening:\n%s", p.Logs())
-	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
-		t.Fatalf("broker did not print wss:// and stomp+ssl:// URLs within 30s:\n%s", p.Logs())
-	}
-	t.Cleanup(func() {
-		p.Stop(t)
-		if t.Failed() {
-			t.Logf("broker output:\n%s", p.Logs())
-		}
-	})
-	return p
+	return startBroker(t, append([]string{"--tls-cert", k.certFile, "--tls-key", k.keyFile}, args...)...)
 }
 
 // TestSecurityTLS: wss:// and STOMP over TLS with a certificate made
