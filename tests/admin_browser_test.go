@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,18 +19,9 @@ import (
 
 // consolePage drives the admin console in headless Chromium.
 type consolePage struct {
-	t   *testing.T
-	ctx context.Context
-	p   *brokerProc
-
-	mu      sync.Mutex
-	console []string
-}
-
-func (c *consolePage) consoleText() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return strings.Join(c.console, "\n")
+	*chromium
+	t *testing.T
+	p *brokerProc
 }
 
 // do runs actions, failing the test with the page's console on error.
@@ -145,40 +135,7 @@ func distinctColors(img image.Image, limit int) int {
 // startConsole starts Chromium and signs in to the broker's console.
 func startConsole(t *testing.T, p *brokerProc) *consolePage {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		missingTool(t, chromiumPath, "apt-get install -y chromium")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	t.Cleanup(cancel)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root, where the sandbox cannot start
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 860),
-	)...)
-	t.Cleanup(cancelAlloc) // waits for the browser to exit
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	c := &consolePage{t: t, ctx: browserCtx, p: p}
-	messages := chromedp.Console(browserCtx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			c.mu.Lock()
-			c.console = append(c.console, m.String())
-			c.mu.Unlock()
-		}
-	}()
+	c := &consolePage{chromium: startChromium(t, 3*time.Minute, 1280, 860), t: t, p: p}
 	c.do("laptop viewport", chromedp.EmulateViewport(1280, 860))
 
 	// An unauthenticated visit lands on the login form.

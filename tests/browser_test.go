@@ -2,15 +2,12 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,9 +34,6 @@ type browserCheck struct {
 // against the broker's /ws with the browser's own WebSocket, from a page on
 // another loopback origin.
 func TestBrowserSTOMPJS(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		missingTool(t, chromiumPath, "apt-get install -y chromium")
-	}
 	bundle := filepath.Join(jsDeps, "@stomp", "stompjs", "bundles", "stomp.umd.js")
 	if _, err := os.Stat(bundle); err != nil {
 		missingTool(t, "tests/"+bundle, "(cd tests/js && npm ci)")
@@ -54,54 +48,8 @@ func TestBrowserSTOMPJS(t *testing.T) {
 	page := httptest.NewServer(mux) // listens on 127.0.0.1
 	defer page.Close()
 
-	// Bounds everything, browser included: when it ends, chromedp kills
-	// Chromium and removes the temporary profile it made.
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root, where the sandbox cannot start
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1000, 700),
-		// No UserDataDir: chromedp then uses a fresh temporary profile
-		// directory and deletes it once the browser is gone.
-	)...)
-	defer cancelAlloc() // waits for the browser process to exit
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-
-	start := time.Now()
-	if err := chromedp.Do(browserCtx); err != nil { // starts Chromium
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	t.Logf("Chromium started in %v", time.Since(start).Round(time.Millisecond))
-
-	// The page's console and uncaught exceptions, for the failure message.
-	var (
-		consoleMu sync.Mutex
-		console   []string
-	)
-	messages := chromedp.Console(browserCtx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			consoleMu.Lock()
-			console = append(console, m.String())
-			consoleMu.Unlock()
-		}
-	}()
-	consoleText := func() string {
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		return strings.Join(console, "\n")
-	}
+	br := startChromium(t, 90*time.Second, 1000, 700)
+	browserCtx, consoleText := br.ctx, br.consoleText
 
 	pageURL := page.URL + "/index.html?ws=" + url.QueryEscape(p.WSURL)
 	if err := chromedp.Do(browserCtx, chromedp.Navigate(pageURL)); err != nil {

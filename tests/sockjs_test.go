@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -109,9 +108,6 @@ func runSockJSScenario(t *testing.T, p *brokerProc, name, transport string) map[
 // makes credentialed XHR requests then, hence --sockjs-credentials.
 func TestSockJSBrowser(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		missingTool(t, chromiumPath, "apt-get install -y chromium")
-	}
 	stompBundle := filepath.Join(jsDeps, "@stomp", "stompjs", "bundles", "stomp.umd.js")
 	sockjsBundle := filepath.Join(jsDeps, "sockjs-client", "dist", "sockjs.min.js")
 	for _, f := range []string{stompBundle, sockjsBundle} {
@@ -128,47 +124,8 @@ func TestSockJSBrowser(t *testing.T) {
 	page := httptest.NewServer(mux)
 	defer page.Close()
 
-	// Bounds everything, browser included.
-	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
-	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1000, 700),
-	)...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-
-	var (
-		consoleMu sync.Mutex
-		console   []string
-	)
-	messages := chromedp.Console(browserCtx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			consoleMu.Lock()
-			console = append(console, m.String())
-			consoleMu.Unlock()
-		}
-	}()
-	consoleText := func() string {
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		return strings.Join(console, "\n")
-	}
+	br := startChromium(t, 150*time.Second, 1000, 700)
+	browserCtx, consoleText := br.ctx, br.consoleText
 
 	transports := []string{"xhr-streaming", "xhr-polling", "eventsource", "jsonp-polling"}
 	pageURL := page.URL + "/sockjs.html?sockjs=" + url.QueryEscape(p.HTTPURL+"/sockjs") + "&transports=" + strings.Join(transports, ",")
