@@ -28,6 +28,10 @@ type storeOp struct {
 	del        bool
 }
 
+// maxUnwritten is how far store bookkeeping may fall behind before the
+// goroutines settling messages wait for it.
+const maxUnwritten = 8192
+
 // maxConcurrentUpdates bounds the goroutines writing delivery counts at
 // once.
 const maxConcurrentUpdates = 64
@@ -37,6 +41,11 @@ func (w *storeWriter) add(ops ...storeOp) {
 		return
 	}
 	w.mu.Lock()
+	// Backpressure: a drain must not outrun the disk without bound, or
+	// the backlog, and with it the heap, grows with the queue.
+	for w.added-w.written > maxUnwritten && w.running {
+		w.idle.Wait()
+	}
 	w.pending = append(w.pending, ops...)
 	w.added += uint64(len(ops))
 	if !w.running {
