@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -557,20 +556,7 @@ func TestAbuseStalledSubscriber(t *testing.T) {
 	pr := newProbe(t, p)
 	base := measureBaseline(t, p, pr)
 
-	// A tiny receive buffer, so the kernel absorbs little for it.
-	d := net.Dialer{Timeout: waitFor, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	stalled, err := d.Dial("tcp", p.TCPAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stalled := dialTinyReceiveBuffer(t, p.TCPAddr)
 	defer stalled.Close()
 	io.WriteString(stalled, encodeFrame("CONNECT", "", "accept-version", "1.2"))
 	io.WriteString(stalled, encodeFrame("SUBSCRIBE", "", "id", "t", "destination", "/topic/abuse.fire"))

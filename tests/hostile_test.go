@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -155,20 +154,7 @@ func TestHostileSlowConsumer(t *testing.T) {
 	p := startBroker(t, "--max-outbound-bytes", fmt.Sprint(outboundMax), "--write-timeout", "90s")
 	pid := p.cmd.Process.Pid
 
-	// A tiny receive buffer, so the kernel absorbs little on our side.
-	d := net.Dialer{Timeout: waitFor, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	slow, err := d.Dial("tcp", p.TCPAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slow := dialTinyReceiveBuffer(t, p.TCPAddr)
 	defer slow.Close()
 	slow.SetDeadline(time.Now().Add(waitFor))
 	io.WriteString(slow, encodeFrame("CONNECT", "", "accept-version", "1.2", "host", "/"))
