@@ -242,6 +242,7 @@ func (b *Broker) recover() error {
 	for _, info := range infos {
 		q := b.queue(info.Name, true)
 		q.mu.Lock()
+		q.mark, q.recoveredMark = info.Dispatched, info.Dispatched
 		q.paged = info.Count
 		q.pageIn()
 		q.mu.Unlock()

@@ -29,8 +29,9 @@ type message struct {
 	tails *headTails
 
 	// Guarded by the owning queue's lock.
-	deliveries uint32
-	seq        uint64 // store sequence, 0 when not stored
+	deliveries     uint32
+	maybeDelivered bool   // read back after a restart from before the dispatch mark
+	seq            uint64 // store sequence, 0 when not stored
 }
 
 func (m *message) bodyLen() int { return len(m.wire) - 1 }

@@ -88,6 +88,14 @@ type queue struct {
 	pagedMin uint64              // lowest sequence paged out since the last read, 0 if none
 	resident map[uint64]struct{} // stored messages that are in memory (waiting or unacked)
 
+	// Dispatch mark: no stored message goes out before the store has
+	// durably recorded a mark at or above its sequence, so that after a
+	// crash everything that may have been delivered comes back flagged.
+	mark          uint64 // durable mark
+	marking       bool   // a goroutine is raising it
+	maxSeq        uint64 // highest sequence held in memory
+	recoveredMark uint64 // the mark found at start-up
+
 	pagedBytes int64         // approximate size of the paged-out messages
 	roomFreed  chan struct{} // closed when messages leave; producers blocked on a full queue wait on it
 }
@@ -117,6 +125,7 @@ func (q *queue) held(m *message) {
 	q.depth++
 	q.memBytes += m.size()
 	if m.seq != 0 {
+		q.maxSeq = max(q.maxSeq, m.seq)
 		if q.resident == nil {
 			q.resident = make(map[uint64]struct{})
 		}
@@ -167,6 +176,7 @@ func (q *queue) pageIn() {
 				return nil
 			}
 			m := messageFromRecord(r, q.name)
+			m.maybeDelivered = r.Seq <= q.recoveredMark
 			q.pushBack(m)
 			q.pagedBytes = max(0, q.pagedBytes-int64(m.size()))
 			loaded++
@@ -227,9 +237,19 @@ func (q *queue) enqueue(ms ...*message) {
 
 // dispatch hands waiting messages to ready consumers, round robin. A
 // consumer is ready while it is under its prefetch and its connection's
-// outbound queue has room.
+// outbound queue has room. When a stored message is past the dispatch
+// mark, the mark is raised first, in a loop rather than by recursion so
+// that steady traffic cannot deepen the stack.
 func (q *queue) dispatch() {
+	for q.dispatchOnce() && q.raiseMark() {
+	}
+}
+
+// dispatchOnce dispatches what it can and reports whether it stopped at
+// the dispatch mark.
+func (q *queue) dispatchOnce() bool {
 	var fx effects
+	needMark := false
 	q.mu.Lock()
 	now := time.Now().UnixMilli()
 	for {
@@ -248,7 +268,12 @@ func (q *queue) dispatch() {
 			fx.expire(m, q.b.opts.DeadLetterExpired)
 			continue
 		}
-		redelivered := m.deliveries > 0
+		if m.seq > q.mark {
+			q.pushFront([]*message{m})
+			needMark = true
+			break
+		}
+		redelivered := m.deliveries > 0 || m.maybeDelivered
 		if redelivered {
 			q.b.stats.redelivered.Add(1)
 		}
@@ -281,6 +306,36 @@ func (q *queue) dispatch() {
 	}
 	q.mu.Unlock()
 	q.b.apply(q, &fx)
+	return needMark
+}
+
+// markAhead is how far past the messages in memory a new dispatch mark
+// reaches, so that one store write covers many arrivals.
+const markAhead = 1024
+
+// raiseMark records a dispatch mark covering every stored message now in
+// memory and reports whether the caller should dispatch again. One
+// goroutine does it at a time; others leave the dispatching to it.
+func (q *queue) raiseMark() bool {
+	q.mu.Lock()
+	if q.marking {
+		q.mu.Unlock()
+		return false
+	}
+	q.marking = true
+	target := q.maxSeq + markAhead
+	q.mu.Unlock()
+	err := q.b.store.SetDispatched(q.name, target)
+	if err != nil {
+		// Delivery goes on; only the redelivered flag after a crash is
+		// at stake.
+		q.b.log.Error("recording the dispatch mark failed", "queue", q.name, "err", err)
+	}
+	q.mu.Lock()
+	q.mark = max(q.mark, target)
+	q.marking = false
+	q.mu.Unlock()
+	return true
 }
 
 func (fx *effects) expire(m *message, toDLQ bool) {

@@ -53,3 +53,33 @@ func TestPersistentMessagesUseTheStore(t *testing.T) {
 	}
 	d.expectNothing(50 * time.Millisecond)
 }
+
+// lostCounts is a store whose delivery-count writes never land, as when
+// the broker is killed before its background writes are made.
+type lostCounts struct{ store.Store }
+
+func (lostCounts) SetDeliveries(string, uint64, uint32) error { return nil }
+
+func TestDeliveredBeforeACrashComesBackRedelivered(t *testing.T) {
+	st := store.NewMemory()
+	b, err := New(Options{}, lostCounts{st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, b)
+	publish(c, "/queue/crash", "in flight", "persistent", "true")
+	subscribe(c, "id", "s", "destination", "/queue/crash", "ack", "client-individual")
+	if m := c.expect(stomp.MESSAGE); m.Value("redelivered") != "" {
+		t.Fatalf("first delivery marked redelivered: %v", m.Headers)
+	}
+	// "Restart" on what the store holds, without the lost count.
+	b2, err := New(Options{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := connect(t, b2)
+	subscribe(d, "id", "s", "destination", "/queue/crash")
+	if m := d.expect(stomp.MESSAGE); string(m.Body) != "in flight" || m.Value("redelivered") != "true" {
+		t.Fatalf("after the crash got %q %v", m.Body, m.Headers)
+	}
+}

@@ -45,6 +45,7 @@ const (
 	keySeq       = "seq"
 	prefixQueue  = 'q'
 	prefixStats  = 's'
+	prefixMark   = 'd' // a queue's dispatch mark
 	seqBlock     = 1 << 16
 
 	defaultLockTimeout = time.Second
@@ -393,6 +394,14 @@ func (b *Bolt) DeleteQueue(queue string) error {
 	return b.submit(&writeOp{kind: opDeleteQueue, queue: queue})
 }
 
+// SetDispatched implements Store; it waits for the commit like Append.
+func (b *Bolt) SetDispatched(queue string, seq uint64) error {
+	if err := checkName("queue", queue); err != nil {
+		return err
+	}
+	return b.submit(&writeOp{kind: opSetMark, queue: queue, seqs: []uint64{seq}})
+}
+
 // PutSubscription implements Store. The name must not be empty.
 func (b *Bolt) PutSubscription(sub Subscription) error {
 	if err := checkName("subscription name", sub.Name); err != nil {
@@ -422,7 +431,11 @@ func (b *Bolt) Queues() ([]QueueInfo, error) {
 				return fmt.Errorf("%w: queue %q: %v", ErrCorrupt, name, err)
 			}
 			if st.count > 0 {
-				out = append(out, QueueInfo{Name: name, Count: int(st.count), Bytes: st.bytes})
+				info := QueueInfo{Name: name, Count: int(st.count), Bytes: st.bytes}
+				if m := tx.Bucket([]byte(bucketQueues)).Get(markKey(name)); len(m) == 8 {
+					info.Dispatched = beUint64(m)
+				}
+				out = append(out, info)
 			}
 		}
 		return nil
@@ -594,3 +607,5 @@ func checkName(what, name string) error {
 func queueKey(name string) []byte { return append([]byte{prefixQueue}, name...) }
 
 func statsKey(name string) []byte { return append([]byte{prefixStats}, name...) }
+
+func markKey(name string) []byte { return append([]byte{prefixMark}, name...) }

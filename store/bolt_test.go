@@ -306,7 +306,7 @@ func TestBoltCorruptValue(t *testing.T) {
 	if got := ids(scanAll(t, b, "/queue/a", 0, 0)); !slices.Equal(got, []string{"0", "2"}) {
 		t.Fatalf("left %v", got)
 	}
-	if qs := mustQueues(t, b); !slices.Equal(qs, []QueueInfo{{"/queue/a", 2, 20}}) {
+	if qs := mustQueues(t, b); !slices.Equal(qs, []QueueInfo{{Name: "/queue/a", Count: 2, Bytes: 20}}) {
 		t.Fatalf("queues %v", qs)
 	}
 }
@@ -436,7 +436,7 @@ func TestBoltReopenLarge(t *testing.T) {
 	got := scanAll(t, b, "/queue/big", 0, 1000)
 	elapsed := time.Since(start)
 	t.Logf("reopen + Queues + Scan(1000) over %d records: %v", n, elapsed)
-	if !slices.Equal(qs, []QueueInfo{{"/queue/big", n, int64(n) * 50}, {"/queue/small", 10, 500}}) {
+	if !slices.Equal(qs, []QueueInfo{{Name: "/queue/big", Count: n, Bytes: int64(n) * 50}, {Name: "/queue/small", Count: 10, Bytes: 500}}) {
 		t.Fatalf("queues %v", qs)
 	}
 	if len(got) != 1000 || got[999].ID != "999" {

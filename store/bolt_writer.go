@@ -30,6 +30,7 @@ const (
 	opDeleteQueue
 	opPutSub
 	opDeleteSub
+	opSetMark
 )
 
 // writeOp is one write call waiting for the writer goroutine. The caller
@@ -358,6 +359,17 @@ func (w *txWriter) apply(op *writeOp) error {
 		}
 		w.buckets[op.queue] = nil
 		w.touched[op.queue] = &queueStats{}
+		if err := w.queues.Delete(markKey(op.queue)); err != nil {
+			return fmt.Errorf("queue %q: %w", op.queue, err)
+		}
+	case opSetMark:
+		k := markKey(op.queue)
+		if v := w.queues.Get(k); len(v) == 8 && beUint64(v) >= op.seqs[0] {
+			return nil
+		}
+		if err := w.queues.Put(k, seqKey(op.seqs[0])); err != nil {
+			return fmt.Errorf("queue %q: %w", op.queue, err)
+		}
 	case opPutSub:
 		if err := w.subs.Put([]byte(op.sub.Name), encodeSubscription(op.sub)); err != nil {
 			return fmt.Errorf("subscription %q: %w", op.sub.Name, err)
@@ -394,6 +406,9 @@ func (w *txWriter) finish() error {
 		}
 		if st.count <= 0 {
 			if err := w.queues.Delete(statsKey(q)); err != nil {
+				return err
+			}
+			if err := w.queues.Delete(markKey(q)); err != nil {
 				return err
 			}
 			continue

@@ -240,13 +240,13 @@ func TestContractDelete(t *testing.T) {
 		if got := ids(scanAll(t, s, "/queue/d", 0, 0)); !slices.Equal(got, []string{"1", "3"}) {
 			t.Fatalf("after delete: %v", got)
 		}
-		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/d", 2, 4}, {"/queue/other", 1, 1}}) {
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{Name: "/queue/d", Count: 2, Bytes: 4}, {Name: "/queue/other", Count: 1, Bytes: 1}}) {
 			t.Fatalf("queues %v", qs)
 		}
 		if err := s.Delete("/queue/d", recs[0].Seq, recs[2].Seq); err != nil {
 			t.Fatal(err)
 		}
-		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/other", 1, 1}}) {
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{Name: "/queue/other", Count: 1, Bytes: 1}}) {
 			t.Fatalf("an emptied queue is still listed: %v", qs)
 		}
 		// An emptied queue takes records again, after the old ones.
@@ -279,7 +279,7 @@ func TestContractSetDeliveries(t *testing.T) {
 		if got[0].Deliveries != 0 || got[1].Deliveries != 3 || string(got[1].Body) != "b" {
 			t.Fatalf("deliveries %d %d, body %q", got[0].Deliveries, got[1].Deliveries, got[1].Body)
 		}
-		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/s", 2, 2}}) {
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{Name: "/queue/s", Count: 2, Bytes: 2}}) {
 			t.Fatalf("SetDeliveries changed the sizes: %v", qs)
 		}
 	})
@@ -294,7 +294,7 @@ func TestContractQueues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []QueueInfo{{"/queue/a", 1, 0}, {"/queue/z", 2, 7}, {"/topic/t", 1, 1}}
+		want := []QueueInfo{{Name: "/queue/a", Count: 1, Bytes: 0}, {Name: "/queue/z", Count: 2, Bytes: 7}, {Name: "/topic/t", Count: 1, Bytes: 1}}
 		if qs := mustQueues(t, s); !slices.Equal(qs, want) {
 			t.Fatalf("queues %v, want %v", qs, want)
 		}
@@ -322,7 +322,7 @@ func TestContractDeleteQueue(t *testing.T) {
 		if got := scanAll(t, s, "/queue/x", 0, 0); len(got) != 0 {
 			t.Fatalf("deleted queue holds %v", ids(got))
 		}
-		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{"/queue/y", 1, 1}}) {
+		if qs := mustQueues(t, s); !slices.Equal(qs, []QueueInfo{{Name: "/queue/y", Count: 1, Bytes: 1}}) {
 			t.Fatalf("queues %v", qs)
 		}
 		r := rec("/queue/x", "4", "d")
@@ -467,4 +467,62 @@ func TestContractConcurrent(t *testing.T) {
 			t.Fatalf("%d records left, want %d", total, want)
 		}
 	})
+}
+
+func TestContractDispatchMark(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s Store) {
+		recs := []*Record{rec("/queue/m", "1", "a"), rec("/queue/m", "2", "b")}
+		if err := s.Append(recs); err != nil {
+			t.Fatal(err)
+		}
+		if qs := mustQueues(t, s); qs[0].Dispatched != 0 {
+			t.Fatalf("new queue has mark %d", qs[0].Dispatched)
+		}
+		for _, seq := range []uint64{recs[1].Seq + 100, recs[0].Seq} { // a lower mark is ignored
+			if err := s.SetDispatched("/queue/m", seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if qs := mustQueues(t, s); qs[0].Dispatched != recs[1].Seq+100 {
+			t.Fatalf("mark %d, want %d", qs[0].Dispatched, recs[1].Seq+100)
+		}
+		// A queue left empty forgets its mark.
+		if err := s.Delete("/queue/m", recs[0].Seq, recs[1].Seq); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append([]*Record{rec("/queue/m", "3", "c")}); err != nil {
+			t.Fatal(err)
+		}
+		if qs := mustQueues(t, s); qs[0].Dispatched != 0 {
+			t.Fatalf("emptied queue kept mark %d", qs[0].Dispatched)
+		}
+		if err := s.SetDispatched("/queue/m", 7); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteQueue("/queue/m"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append([]*Record{rec("/queue/m", "4", "d")}); err != nil {
+			t.Fatal(err)
+		}
+		if qs := mustQueues(t, s); qs[0].Dispatched != 0 {
+			t.Fatalf("deleted queue kept mark %d", qs[0].Dispatched)
+		}
+	})
+}
+
+func TestBoltDispatchMarkSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	b := openTestBolt(t, dir)
+	if err := b.Append([]*Record{rec("/queue/r", "1", "x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetDispatched("/queue/r", 42); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = openTestBolt(t, dir)
+	if qs := mustQueues(t, b); qs[0].Dispatched != 42 {
+		t.Fatalf("mark after reopen %d", qs[0].Dispatched)
+	}
 }

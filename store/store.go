@@ -40,6 +40,9 @@ type QueueInfo struct {
 	Name  string
 	Count int   // records held
 	Bytes int64 // bytes of their bodies
+	// Dispatched is the queue's dispatch mark: records with a Seq up to it
+	// may have been handed to a consumer before the store was closed.
+	Dispatched uint64
 }
 
 // Subscription is a durable topic subscription: matching messages wait in
@@ -71,8 +74,12 @@ type Store interface {
 	// Scan calls fn for up to limit records of queue with Seq > after, in
 	// Seq order (limit <= 0: all). Records are the caller's to keep.
 	Scan(queue string, after uint64, limit int, fn func(*Record) error) error
-	// DeleteQueue removes every record of queue.
+	// DeleteQueue removes every record of queue, and its dispatch mark.
 	DeleteQueue(queue string) error
+	// SetDispatched durably raises queue's dispatch mark to seq (a lower
+	// seq leaves it as it is). It goes with the queue's records: a queue
+	// left empty forgets it.
+	SetDispatched(queue string, seq uint64) error
 	// PutSubscription creates or replaces a durable subscription.
 	PutSubscription(sub Subscription) error
 	// DeleteSubscription removes a durable subscription (not its queue).
@@ -91,13 +98,14 @@ type Memory struct {
 	mu     sync.Mutex
 	seq    uint64
 	queues map[string]map[uint64]*Record
+	marks  map[string]uint64
 	subs   map[string]Subscription
 	closed bool
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{queues: make(map[string]map[uint64]*Record), subs: make(map[string]Subscription)}
+	return &Memory{queues: make(map[string]map[uint64]*Record), marks: make(map[string]uint64), subs: make(map[string]Subscription)}
 }
 
 func copyRecord(r *Record) *Record {
@@ -140,6 +148,7 @@ func (m *Memory) Delete(queue string, seqs ...uint64) error {
 		}
 		if len(q) == 0 {
 			delete(m.queues, queue)
+			delete(m.marks, queue)
 		}
 	}
 	return nil
@@ -167,7 +176,7 @@ func (m *Memory) Queues() ([]QueueInfo, error) {
 	}
 	out := make([]QueueInfo, 0, len(m.queues))
 	for name, q := range m.queues {
-		info := QueueInfo{Name: name, Count: len(q)}
+		info := QueueInfo{Name: name, Count: len(q), Dispatched: m.marks[name]}
 		for _, r := range q {
 			info.Bytes += int64(len(r.Body))
 		}
@@ -214,6 +223,18 @@ func (m *Memory) DeleteQueue(queue string) error {
 		return ErrClosed
 	}
 	delete(m.queues, queue)
+	delete(m.marks, queue)
+	return nil
+}
+
+// SetDispatched implements Store.
+func (m *Memory) SetDispatched(queue string, seq uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.marks[queue] = max(m.marks[queue], seq)
 	return nil
 }
 

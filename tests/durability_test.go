@@ -100,6 +100,11 @@ func (l *crashLedger) delivered(k msgKey, redelivered bool, lastFirst map[int]in
 		l.repeats++
 		if redelivered {
 			l.flagged++
+		} else {
+			// The broker records a dispatch mark before handing out a
+			// stored message, so whatever an earlier process may have
+			// delivered comes back flagged.
+			l.violate("%s delivered again to %s without redelivered:true", k, consumer)
 		}
 		// No consumer leaves while a broker runs, so only a restart
 		// may hand a message out again.
