@@ -501,8 +501,18 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	go func() {
 		b.sessWG.Wait()
 		// Settled messages leave the store before it is closed, so a
-		// clean restart redelivers nothing that was acked.
+		// clean restart redelivers nothing that was acked, and the
+		// dispatch marks come down to what was really delivered.
 		b.writer.flush()
+		b.mu.Lock()
+		qs := make([]*queue, 0, len(b.queues))
+		for _, q := range b.queues {
+			qs = append(qs, q)
+		}
+		b.mu.Unlock()
+		for _, q := range qs {
+			q.settleMark()
+		}
 		close(done)
 	}()
 	select {

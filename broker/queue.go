@@ -95,6 +95,7 @@ type queue struct {
 	marking       bool   // a goroutine is raising it
 	maxSeq        uint64 // highest sequence held in memory
 	recoveredMark uint64 // the mark found at start-up
+	dispatchedMax uint64 // highest stored sequence actually handed out
 
 	pagedBytes int64         // approximate size of the paged-out messages
 	roomFreed  chan struct{} // closed when messages leave; producers blocked on a full queue wait on it
@@ -273,6 +274,7 @@ func (q *queue) dispatchOnce() bool {
 			needMark = true
 			break
 		}
+		q.dispatchedMax = max(q.dispatchedMax, m.seq)
 		redelivered := m.deliveries > 0 || m.maybeDelivered
 		if redelivered {
 			q.b.stats.redelivered.Add(1)
@@ -336,6 +338,22 @@ func (q *queue) raiseMark() bool {
 	q.marking = false
 	q.mu.Unlock()
 	return true
+}
+
+// settleMark, at a clean shutdown, brings the dispatch mark down from its
+// look-ahead to what was really handed out (or could have been before the
+// last start), so a clean restart flags nothing that was never delivered.
+func (q *queue) settleMark() {
+	q.mu.Lock()
+	exact := max(q.dispatchedMax, q.recoveredMark)
+	lower := q.mark > exact
+	q.mu.Unlock()
+	if !lower {
+		return
+	}
+	if err := q.b.store.SetDispatched(q.name, exact); err != nil {
+		q.b.log.Error("recording the dispatch mark failed", "queue", q.name, "err", err)
+	}
 }
 
 func (fx *effects) expire(m *message, toDLQ bool) {

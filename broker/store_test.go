@@ -83,3 +83,30 @@ func TestDeliveredBeforeACrashComesBackRedelivered(t *testing.T) {
 		t.Fatalf("after the crash got %q %v", m.Body, m.Headers)
 	}
 }
+
+func TestCleanRestartFlagsOnlyWhatWasDelivered(t *testing.T) {
+	st := store.NewMemory()
+	b, err := New(Options{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, b)
+	publish(c, "/queue/clean", "delivered", "persistent", "true")
+	publish(c, "/queue/clean", "waiting", "persistent", "true")
+	subscribe(c, "id", "s", "destination", "/queue/clean", "ack", "client-individual", "prefetch-count", "1")
+	c.expect(stomp.MESSAGE)
+	if err := b.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := New(Options{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := connect(t, b2)
+	subscribe(d, "id", "s", "destination", "/queue/clean")
+	for _, want := range []struct{ body, redelivered string }{{"delivered", "true"}, {"waiting", ""}} {
+		if m := d.expect(stomp.MESSAGE); string(m.Body) != want.body || m.Value("redelivered") != want.redelivered {
+			t.Fatalf("got %q %v, want %q redelivered=%q", m.Body, m.Headers, want.body, want.redelivered)
+		}
+	}
+}

@@ -363,11 +363,7 @@ func (w *txWriter) apply(op *writeOp) error {
 			return fmt.Errorf("queue %q: %w", op.queue, err)
 		}
 	case opSetMark:
-		k := markKey(op.queue)
-		if v := w.queues.Get(k); len(v) == 8 && beUint64(v) >= op.seqs[0] {
-			return nil
-		}
-		if err := w.queues.Put(k, seqKey(op.seqs[0])); err != nil {
+		if err := w.queues.Put(markKey(op.queue), seqKey(op.seqs[0])); err != nil {
 			return fmt.Errorf("queue %q: %w", op.queue, err)
 		}
 	case opPutSub:

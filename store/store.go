@@ -76,9 +76,8 @@ type Store interface {
 	Scan(queue string, after uint64, limit int, fn func(*Record) error) error
 	// DeleteQueue removes every record of queue, and its dispatch mark.
 	DeleteQueue(queue string) error
-	// SetDispatched durably raises queue's dispatch mark to seq (a lower
-	// seq leaves it as it is). It goes with the queue's records: a queue
-	// left empty forgets it.
+	// SetDispatched durably sets queue's dispatch mark to seq. It goes
+	// with the queue's records: a queue left empty forgets it.
 	SetDispatched(queue string, seq uint64) error
 	// PutSubscription creates or replaces a durable subscription.
 	PutSubscription(sub Subscription) error
@@ -234,7 +233,7 @@ func (m *Memory) SetDispatched(queue string, seq uint64) error {
 	if m.closed {
 		return ErrClosed
 	}
-	m.marks[queue] = max(m.marks[queue], seq)
+	m.marks[queue] = seq
 	return nil
 }
 
