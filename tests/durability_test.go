@@ -2,16 +2,12 @@ package tests
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -559,43 +555,14 @@ func TestDurableSubscriptionGoStomp(t *testing.T) {
 	}
 }
 
-// runNodeStep runs js/NAME.mjs against wsURL with extra arguments and
-// checks the JSON result it prints last, like runNodeScenario but against
-// a broker the caller manages.
-func runNodeStep(t *testing.T, node, name, wsURL string, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join("js", name+".mjs"), wsURL}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	elapsed := time.Since(start).Round(time.Millisecond)
-	if ctx.Err() != nil {
-		t.Fatalf("node js/%s.mjs %v killed after %v\nstdout:\n%s\nstderr:\n%s", name, args, elapsed, &stdout, &stderr)
-	}
-	if err != nil {
-		t.Fatalf("node js/%s.mjs %v failed (%v, %v)\nstdout:\n%s\nstderr:\n%s", name, args, err, elapsed, &stdout, &stderr)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	last := lines[len(lines)-1]
-	var res nodeResult
-	if err := json.Unmarshal([]byte(last), &res); err != nil || !res.OK || res.Scenario != name {
-		t.Fatalf("js/%s.mjs %v ended with %q (%v)\nstderr:\n%s", name, args, last, err, &stderr)
-	}
-	t.Logf("%s (%v)", last, elapsed)
-}
-
 // TestNodeSTOMPJSDurable runs js/durable.mjs in two phases with a broker
 // restart (SIGTERM, same data directory) between them.
 func TestNodeSTOMPJSDurable(t *testing.T) {
 	t.Parallel()
 	node := requireNode(t)
 	p := startBroker(t)
-	runNodeStep(t, node, "durable", p.WSURL, "online")
+	runNodeScript(t, node, 40*time.Second, "durable", p.WSURL, "online")
 	p.stopGracefully(t)
 	p = restartBroker(t, p.DataDir)
-	runNodeStep(t, node, "durable", p.WSURL, "restarted")
+	runNodeScript(t, node, 40*time.Second, "durable", p.WSURL, "restarted")
 }

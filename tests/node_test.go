@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,51 +52,47 @@ func requireNode(t *testing.T) string {
 	return node
 }
 
-// nodeResult is the JSON line a scenario prints last.
-type nodeResult struct {
-	Scenario string `json:"scenario"`
-	OK       bool   `json:"ok"`
-	Error    string `json:"error"`
-}
-
 func runNodeScenario(t *testing.T, name string) {
 	// Scenarios spend most of their time waiting on the network or on
 	// timers, so they overlap well even on two cores.
 	t.Parallel()
 	node := requireNode(t)
 	p := startBroker(t)
+	// The script has its own 15 s limit; this one also covers node's
+	// start-up and a script that ignores its own timer.
+	runNodeScript(t, node, 40*time.Second, name, p.WSURL)
+}
 
-	// The script has its own 15 s limit; this one also covers node's start-up
-	// and a script that ignores its own timer.
-	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+// runNodeScript runs js/NAME.mjs with args and returns the JSON object it
+// prints last. The test fails if the script is killed at timeout, exits
+// non-zero, or does not report {"scenario": NAME, "ok": true}.
+func runNodeScript(t *testing.T, node string, timeout time.Duration, name string, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("js", name+".mjs"), p.WSURL)
+	script := filepath.Join("js", name+".mjs")
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second // don't wait forever on pipes after a kill
 	start := time.Now()
 	err := cmd.Run()
 	elapsed := time.Since(start).Round(time.Millisecond)
-
 	if ctx.Err() != nil {
-		t.Fatalf("node js/%s.mjs killed after %v\nstdout:\n%s\nstderr:\n%s", name, elapsed, &stdout, &stderr)
+		t.Fatalf("node %s %v killed after %v\nstdout:\n%s\nstderr:\n%s", script, args, elapsed, &stdout, &stderr)
 	}
 	if err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			t.Fatalf("running node: %v", err)
-		}
-		t.Fatalf("node js/%s.mjs failed (%v, %v)\nstdout:\n%s\nstderr:\n%s", name, err, elapsed, &stdout, &stderr)
+		t.Fatalf("node %s %v failed (%v, %v)\nstdout:\n%s\nstderr:\n%s", script, args, err, elapsed, &stdout, &stderr)
 	}
-
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	last := lines[len(lines)-1]
-	var res nodeResult
+	var res map[string]any
 	if err := json.Unmarshal([]byte(last), &res); err != nil {
-		t.Fatalf("last stdout line of js/%s.mjs is not a JSON result: %q (%v)\nstderr:\n%s", name, last, err, &stderr)
+		t.Fatalf("last stdout line of %s is not a JSON result: %q (%v)\nstderr:\n%s", script, last, err, &stderr)
 	}
-	if !res.OK || res.Scenario != name {
-		t.Fatalf("js/%s.mjs exited 0 but reported %s\nstderr:\n%s", name, last, &stderr)
+	if res["ok"] != true || res["scenario"] != name {
+		t.Fatalf("%s %v exited 0 but reported %s\nstderr:\n%s", script, args, last, &stderr)
 	}
 	t.Logf("%s (%v)", last, elapsed)
+	return res
 }

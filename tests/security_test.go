@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,14 +9,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -552,21 +549,7 @@ func TestSecurityJWTPublicKey(t *testing.T) {
 func TestSecurityNodeSTOMPJS(t *testing.T) {
 	node := requireNode(t)
 	p := startSecured(t, exampleConfig(t), nil)
-	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("js", "auth.mjs"), p.WSURL)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("node js/auth.mjs: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var res nodeResult
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || !res.OK || res.Scenario != "auth" {
-		t.Fatalf("js/auth.mjs reported %q (%v)\nstderr:\n%s", lines[len(lines)-1], err, &stderr)
-	}
-	t.Log(lines[len(lines)-1])
+	runNodeScript(t, node, 40*time.Second, "auth", p.WSURL)
 }
 
 // testPKI is a CA and a server certificate for 127.0.0.1 and localhost.

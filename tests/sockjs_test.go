@@ -2,15 +2,12 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"image/png"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,35 +67,10 @@ func runSockJSScenario(t *testing.T, p *brokerProc, name, transport string) map[
 	t.Helper()
 	node := requireSockJSClient(t)
 	// The script's own limit is 30 s; this also covers node's start-up.
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("js", name+".mjs"), p.HTTPURL+"/sockjs", transport)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	err := cmd.Run()
-	elapsed := time.Since(start).Round(time.Millisecond)
-	if ctx.Err() != nil {
-		t.Fatalf("node js/%s.mjs %s killed after %v\nstdout:\n%s\nstderr:\n%s", name, transport, elapsed, &stdout, &stderr)
+	res := runNodeScript(t, node, 60*time.Second, name, p.HTTPURL+"/sockjs", transport)
+	if res["transport"] != transport {
+		t.Fatalf("js/%s.mjs ran over %v, want %s", name, res["transport"], transport)
 	}
-	if err != nil {
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			t.Fatalf("running node: %v", err)
-		}
-		t.Fatalf("node js/%s.mjs %s failed (%v, %v)\nstdout:\n%s\nstderr:\n%s", name, transport, err, elapsed, &stdout, &stderr)
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	last := lines[len(lines)-1]
-	var res map[string]any
-	if err := json.Unmarshal([]byte(last), &res); err != nil {
-		t.Fatalf("last stdout line of js/%s.mjs is not a JSON result: %q (%v)\nstderr:\n%s", name, last, err, &stderr)
-	}
-	if res["ok"] != true || res["scenario"] != name || res["transport"] != transport {
-		t.Fatalf("js/%s.mjs exited 0 but reported %s\nstderr:\n%s", name, last, &stderr)
-	}
-	t.Logf("%s (%v)", last, elapsed)
 	return res
 }
 
