@@ -8,6 +8,7 @@
 #
 #   peers.sh install            apt-get install RabbitMQ and ActiveMQ if missing
 #   peers.sh build              go build the broker, gostompd and stompcheck
+#   peers.sh src                the source tree the broker is built from
 #   peers.sh start NAME         start NAME, wait until it takes a STOMP CONNECT
 #   peers.sh stop NAME          stop NAME and wait until it has exited
 #   peers.sh restart NAME
@@ -27,6 +28,7 @@
 #   GOSTOMP_ADDR [127.0.0.1:61615]
 #   BENCH_STATE [/tmp/stompbench-peers]: per-broker state, logs and binaries
 #   START_TIMEOUT [120] seconds a broker has to come up
+#   REV [unset]: build the broker from this commit instead of the working tree
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -99,11 +101,37 @@ cmd_install() {
 	as_root /usr/sbin/rabbitmq-plugins enable --offline rabbitmq_web_stomp >/dev/null
 }
 
+# cmd_src prints the source tree the broker is built from: the working
+# tree, or with REV set the files of that commit, exported once into
+# $BENCH_STATE/src (so a half-edited working tree cannot break a run, and
+# the results name exactly what was measured).
+cmd_src() {
+	if [ -z "${REV:-}" ]; then
+		echo "$repo"
+		return
+	fi
+	local sha d
+	sha=$(git -C "$repo" rev-parse --verify "$REV^{commit}") || die "REV=$REV is not a commit"
+	d=$BENCH_STATE/src/$sha
+	if [ ! -d "$d" ]; then
+		rm -rf "$d.tmp"
+		mkdir -p "$d.tmp"
+		git -C "$repo" archive "$sha" | tar -x -C "$d.tmp"
+		mv "$d.tmp" "$d"
+	fi
+	echo "$d"
+}
+
+# The helpers depend on go-stomp and gorilla/websocket only, so they build
+# from the working tree whatever state the broker's packages are in.
 cmd_build() {
 	mkdir -p "$BIN"
-	(cd "$repo" && go build -o "$BIN/broker" ./cmd/broker &&
-		go build -o "$BIN/gostompd" ./tests/bench/gostompd &&
+	(cd "$repo" && go build -o "$BIN/gostompd" ./tests/bench/gostompd &&
 		go build -o "$BIN/stompcheck" ./tests/bench/stompcheck)
+	local src
+	src=$(cmd_src)
+	# Not -race: the race detector would slow the broker several times.
+	(cd "$src" && go build -o "$BIN/broker" ./cmd/broker)
 }
 
 need_bin() {
@@ -146,7 +174,7 @@ cmd_pid() {
 	[ -s "$f" ] || die "$1 is not running (no $f)"
 	local pid
 	pid=$(cat "$f")
-	kill -0 "$pid" 2>/dev/null || die "$1 is not running (PID $pid is gone)"
+	alive "$pid" || die "$1 is not running (PID $pid is gone)"
 	echo "$pid"
 }
 
@@ -260,7 +288,7 @@ EOF
 	# waits for the boot to finish.
 	local deadline=$((SECONDS + START_TIMEOUT))
 	until [ -s "$d/beam.pid" ]; do
-		[ $SECONDS -lt $deadline ] && kill -0 "$(cat "$d/pid")" 2>/dev/null || {
+		[ $SECONDS -lt $deadline ] && alive "$(cat "$d/pid")" || {
 			tail -30 "$d/out.log" >&2
 			die "rabbitmq did not start; log: $d/out.log"
 		}
@@ -376,10 +404,18 @@ cmd_start() {
 	note "$1 is up (PID $(cmd_pid "$1")) at $(cmd_url "$1")"
 }
 
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[ "$st" != Z ]
+}
+
 # wait_gone PID SECONDS
 wait_gone() {
 	local deadline=$((SECONDS + $2))
-	while kill -0 "$1" 2>/dev/null; do
+	while alive "$1"; do
 		[ $SECONDS -lt $deadline ] || return 1
 		sleep 0.2
 	done
@@ -447,6 +483,7 @@ shift
 case "$cmd" in
 install) cmd_install ;;
 build) cmd_build ;;
+src) cmd_src ;;
 start) [ $# -eq 1 ] || usage; cmd_start "$1" ;;
 stop) [ $# -eq 1 ] || usage; cmd_stop "$1" ;;
 restart) [ $# -eq 1 ] || usage; cmd_stop "$1"; cmd_start "$1" ;;
