@@ -1,0 +1,276 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// config is the parsed command line.
+type config struct {
+	scenario    string
+	rawURL      string
+	target      target
+	login       string
+	passcode    string
+	vhost       string
+	publishers  int
+	subscribers int
+	producers   int
+	consumers   int
+	size        int
+	rate        float64
+	warmup      time.Duration
+	duration    time.Duration
+	destination string
+	prefetch    int
+	window      int
+	conns       int
+	hold        time.Duration
+	heartbeat   time.Duration
+	connectRate float64
+	pid         int
+	jsonPath    string
+	allowRemote bool
+	timeout     time.Duration
+	quiet       bool
+
+	// Beyond the shared contract.
+	label        string
+	drain        time.Duration
+	dialParallel int
+	localAddrs   []netip.Addr
+	localAuto    bool
+}
+
+// target is where the broker listens.
+type target struct {
+	ws   bool   // STOMP over WebSocket rather than plain TCP
+	url  string // normalised: ws://host:port/path or tcp://host:port
+	addr string // host:port to dial
+	host string // host without port
+}
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+var scenarios = []string{"fanout", "queue", "persistent", "conns"}
+
+// parseConfig reads the command line. Errors are *usageError, or
+// flag.ErrHelp for -h.
+func parseConfig(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("stompbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: stompbench -scenario %s -url URL [flags]\n\n", strings.Join(scenarios, "|"))
+		fs.PrintDefaults()
+	}
+	var local string
+	fs.StringVar(&c.scenario, "scenario", "", "what to measure: "+strings.Join(scenarios, ", "))
+	fs.StringVar(&c.rawURL, "url", "ws://127.0.0.1:8080/ws", "broker: ws://HOST:PORT/PATH (STOMP over WebSocket) or tcp://HOST:PORT (plain STOMP)")
+	fs.StringVar(&c.login, "login", "guest", "CONNECT login")
+	fs.StringVar(&c.passcode, "passcode", "guest", "CONNECT passcode")
+	fs.StringVar(&c.vhost, "vhost", "/", "CONNECT host header")
+	fs.IntVar(&c.publishers, "publishers", 1, "fanout: publishing connections")
+	fs.IntVar(&c.subscribers, "subscribers", 50, "fanout: subscribing connections")
+	fs.IntVar(&c.producers, "producers", 4, "queue, persistent: producing connections")
+	fs.IntVar(&c.consumers, "consumers", 4, "queue, persistent: consuming connections")
+	fs.IntVar(&c.size, "size", 256, "message body bytes")
+	fs.Float64Var(&c.rate, "rate", 0, "total messages/s across all publishers; 0 = as fast as possible")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "warm-up before the measurement window")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measurement window")
+	fs.StringVar(&c.destination, "destination", "", "destination (default /topic/stompbench.RANDOM for fanout, /queue/stompbench.RANDOM otherwise)")
+	fs.IntVar(&c.prefetch, "prefetch", 1000, "client-ack subscriptions: prefetch-count and activemq.prefetchSize; 0 sends neither")
+	fs.IntVar(&c.window, "window", 64, "persistent: receipts in flight per producer")
+	fs.IntVar(&c.conns, "conns", 1000, "conns: connections to open")
+	fs.DurationVar(&c.hold, "hold", 10*time.Second, "conns: how long to hold the connections open")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 10*time.Second, "heart-beat interval offered both ways (conns; other scenarios use 0,0 unless given)")
+	fs.Float64Var(&c.connectRate, "connect-rate", 0, "conns: new connections/s at most; 0 = as fast as possible")
+	fs.IntVar(&c.pid, "pid", 0, "broker process id: report its CPU time over the window and its RSS")
+	fs.StringVar(&c.jsonPath, "json", "", `also write the result as JSON to this file ("-" for stdout)`)
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "permit a target that is not on this machine")
+	fs.DurationVar(&c.timeout, "timeout", 0, "hard bound for the whole run (default warmup+duration+60s; conns: hold+60s)")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
+	fs.StringVar(&c.label, "label", "", "free text copied into the report, e.g. the broker's name")
+	fs.DurationVar(&c.drain, "drain", 5*time.Second, "after publishing stops, give up waiting for deliveries after this long without one")
+	fs.IntVar(&c.dialParallel, "dial-parallel", 32, "connections being set up at once")
+	fs.StringVar(&local, "local-addrs", "auto", "comma-separated source addresses to spread connections over; "+
+		`"auto" spreads conns runs against 127.x over 127.0.0.1, 127.0.0.2, … (8000 each), so a per-address connection limit is not what gets measured; "" lets the kernel choose`)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.scenario != "conns" && !set["heartbeat"] {
+		c.heartbeat = 0
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	t, err := parseTarget(c.rawURL)
+	if err != nil {
+		return nil, err
+	}
+	c.target = t
+	if !c.allowRemote {
+		if err := checkLoopback(t.host); err != nil {
+			return nil, err
+		}
+	}
+	switch local {
+	case "auto":
+		c.localAuto = true
+	case "":
+	default:
+		for s := range strings.SplitSeq(local, ",") {
+			a, err := netip.ParseAddr(strings.TrimSpace(s))
+			if err != nil {
+				return nil, usagef("-local-addrs: %v", err)
+			}
+			c.localAddrs = append(c.localAddrs, a)
+		}
+	}
+	if c.timeout == 0 {
+		if c.scenario == "conns" {
+			c.timeout = c.hold + 60*time.Second
+			if c.connectRate > 0 {
+				c.timeout += time.Duration(float64(c.conns) / c.connectRate * float64(time.Second))
+			}
+		} else {
+			c.timeout = c.warmup + c.duration + 60*time.Second
+		}
+	}
+	return c, nil
+}
+
+func (c *config) validate() error {
+	switch c.scenario {
+	case "fanout", "queue", "persistent", "conns":
+	case "":
+		return usagef("-scenario is required (%s)", strings.Join(scenarios, ", "))
+	default:
+		return usagef("unknown -scenario %q (want %s)", c.scenario, strings.Join(scenarios, ", "))
+	}
+	positive := []struct {
+		name string
+		v    int
+	}{
+		{"publishers", c.publishers}, {"subscribers", c.subscribers},
+		{"producers", c.producers}, {"consumers", c.consumers},
+		{"window", c.window}, {"conns", c.conns}, {"dial-parallel", c.dialParallel},
+	}
+	for _, p := range positive {
+		if p.v < 1 {
+			return usagef("-%s must be at least 1, not %d", p.name, p.v)
+		}
+	}
+	if c.publishers > maxPublishers || c.producers > maxPublishers {
+		return usagef("at most %d publishers or producers", maxPublishers)
+	}
+	if c.size < stampLen {
+		return usagef("-size %d is too small: the body starts with a %d-byte stamp", c.size, stampLen)
+	}
+	if c.rate < 0 || c.connectRate < 0 {
+		return usagef("-rate and -connect-rate cannot be negative")
+	}
+	if c.prefetch < 0 {
+		return usagef("-prefetch cannot be negative")
+	}
+	if c.warmup < 0 || c.duration <= 0 || c.hold < 0 || c.heartbeat < 0 || c.timeout < 0 || c.drain <= 0 {
+		return usagef("-duration and -drain must be positive; -warmup, -hold, -heartbeat and -timeout cannot be negative")
+	}
+	if c.heartbeat > 0 && c.heartbeat < time.Millisecond {
+		return usagef("-heartbeat %v is below the 1ms STOMP resolution", c.heartbeat)
+	}
+	if c.pid < 0 {
+		return usagef("-pid cannot be negative")
+	}
+	return nil
+}
+
+// parseTarget accepts ws://HOST[:PORT][/PATH] and tcp://HOST[:PORT].
+func parseTarget(raw string) (target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return target{}, usagef("-url: %v", err)
+	}
+	if u.Host == "" {
+		return target{}, usagef("-url %q has no host (want ws://HOST:PORT/PATH or tcp://HOST:PORT)", raw)
+	}
+	var t target
+	port := u.Port()
+	switch u.Scheme {
+	case "ws":
+		t.ws = true
+		if port == "" {
+			port = "80"
+		}
+	case "tcp", "stomp":
+		if port == "" {
+			port = "61613"
+		}
+		if u.Path != "" && u.Path != "/" {
+			return target{}, usagef("-url %q: a tcp:// URL has no path", raw)
+		}
+	default:
+		return target{}, usagef("-url scheme %q is not supported (want ws:// or tcp://)", u.Scheme)
+	}
+	t.host = u.Hostname()
+	t.addr = net.JoinHostPort(t.host, port)
+	if t.ws {
+		path := u.EscapedPath()
+		if path == "" {
+			path = "/"
+		}
+		t.url = "ws://" + t.addr + path
+		if u.RawQuery != "" {
+			t.url += "?" + u.RawQuery
+		}
+	} else {
+		t.url = "tcp://" + t.addr
+	}
+	return t, nil
+}
+
+// checkLoopback refuses a host that is, or resolves to, anything but a
+// loopback address: a load generator pointed at the wrong machine by
+// mistake is a denial of service.
+func checkLoopback(host string) error {
+	if strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = []net.IP{ip}
+	} else {
+		var err error
+		if ips, err = net.LookupIP(host); err != nil {
+			return usagef("cannot resolve %s to check it is this machine: %v (pass -allow-remote to skip the check)", host, err)
+		}
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return usagef("refusing to load %s (%s): it is not a loopback address; pass -allow-remote to target another machine", host, ip)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+// Command stompbench is Stampede's load generator: a neutral STOMP client
+// that measures a broker the same way whatever it is (Stampede, RabbitMQ
+// Web-STOMP, ActiveMQ, go-stomp's server), over STOMP over WebSocket or
+// plain TCP, on the machine the broker runs on.
+//
+// Usage:
+//
+//	stompbench -scenario fanout|queue|persistent|conns -url URL [flags]
+//
+// The URL is ws://HOST:PORT/PATH (the v12.stomp, v11.stomp and v10.stomp
+// subprotocols are offered) or tcp://HOST:PORT. Only loopback targets are
+// accepted unless -allow-remote is given.
+//
+// Scenarios:
+//
+//   - fanout: -subscribers connections subscribe to one topic (ack:auto,
+//     each SUBSCRIBE confirmed by a receipt), then -publishers connections
+//     send to it. Headline: messages delivered per second, summed over
+//     subscribers.
+//   - queue: -producers send to one queue, -consumers take from it with
+//     ack:client-individual (prefetch-count and activemq.prefetchSize set
+//     from -prefetch) and ACK every message. Headline: consumed per second.
+//   - persistent: queue with persistent:true SENDs that ask for a receipt,
+//     at most -window unreceipted per producer. Headline: receipted sends
+//     per second; the latency is send→RECEIPT, and lost counts receipted
+//     messages that were never delivered.
+//   - conns: opens -conns idle connections (heart-beat -heartbeat both
+//     ways, one goroutine sending every connection's heart-beats), holds
+//     them for -hold, then checks each one still answers a DISCONNECT
+//     with its RECEIPT. Headline: connections opened per second; with -pid,
+//     the broker's RSS per connection.
+//
+// Every body starts with a stamp naming the run, the publisher, a
+// sequence number and the send time, so the tool measures end-to-end
+// latency on its own monotonic clock and counts lost and duplicated
+// messages per publisher. Publishing runs for -warmup and then -duration;
+// rates and latency percentiles cover the -duration window only, lost and
+// duplicated the whole run, after a drain that waits for the last messages
+// (up to -drain without progress). -rate paces the publishers at a fixed
+// total rate, which is how latency should be compared: at an unlimited
+// rate queues build up and latency only measures their length.
+//
+// With -pid the broker's CPU time over the window (from /proc/PID/stat)
+// and its RSS are reported beside the tool's own CPU time. A human summary
+// goes to stdout, progress once a second to stderr (-quiet turns it off),
+// and -json FILE writes the full result as JSON ("-" for stdout, the
+// summary then going to stderr).
+//
+// Exit status: 0 when every message arrived exactly once; 1 when one was
+// lost or duplicated, a connection failed, an ERROR frame arrived or the
+// run hit -timeout; 2 for a usage error.
+package main

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// byeReceipt names the RECEIPT that confirms a DISCONNECT.
+const byeReceipt = "stompbench-bye"
+
+// runConns measures idle connections: how fast N of them open, what they
+// cost the broker in memory, and whether all of them are still served
+// after being held open with heart-beats.
+func runConns(ctx context.Context, b *bench, res *result) error {
+	cfg := b.cfg
+	n := cfg.conns
+	cr := &connsResult{Requested: n, HoldS: cfg.hold.Seconds(), HeartbeatMS: cfg.heartbeat.Milliseconds()}
+	res.Conns = cr
+	b.chooseLocals(n)
+	cr.SourceAddrs = max(1, len(b.locals))
+	if cfg.pid > 0 {
+		if kib, err := procRSS(cfg.pid); err == nil {
+			cr.RSSBeforeKiB = &kib
+		}
+	}
+
+	bye := make([]chan struct{}, n)
+	for i := range bye {
+		bye[i] = make(chan struct{})
+	}
+	var byes atomic.Int64
+	b.setPhase("connect")
+	b.setProgress("opened", b.dialed.Load)
+	c0 := b.sampleCPU()
+	t0 := time.Now()
+	conns, err := b.dialMany(ctx, n, cfg.connectRate, func(i int) *dialSpec {
+		s := b.spec()
+		s.idle = true
+		s.onReceipt = func(id string, _ int64) {
+			if id != byeReceipt {
+				b.errorf("connection %d: RECEIPT for an unknown receipt id %q", i, id)
+				return
+			}
+			close(bye[i])
+			byes.Add(1)
+		}
+		return s
+	})
+	if err != nil {
+		return err
+	}
+	connectTime := time.Since(t0)
+	var live []int
+	for i, c := range conns {
+		if c != nil {
+			live = append(live, i)
+		}
+	}
+	cr.Opened = len(live)
+	cr.ConnectS = connectTime.Seconds()
+	cr.ConnectPerS = float64(cr.Opened) / connectTime.Seconds()
+	res.RatePerS = cr.ConnectPerS
+	if cfg.pid > 0 {
+		if kib, err := procRSS(cfg.pid); err == nil {
+			cr.RSSAfterKiB = &kib
+			if cr.RSSBeforeKiB != nil && cr.Opened > 0 {
+				per := float64(kib-*cr.RSSBeforeKiB) / float64(cr.Opened)
+				cr.RSSPerConnKiB = &per
+			}
+		}
+	}
+	if len(live) == 0 {
+		return errNoConnections
+	}
+
+	// Hold, with one goroutine sending every connection's heart-beats.
+	b.setPhase("hold")
+	b.setProgress("alive", func() int64 {
+		var alive int64
+		for _, i := range live {
+			select {
+			case <-conns[i].done:
+			default:
+				alive++
+			}
+		}
+		return alive
+	})
+	hctx, stopBeats := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if every := conns[live[0]].hbToServer; every > 0 {
+		wg.Go(func() { sendHeartbeats(hctx, conns, live, every/2) })
+	}
+	held := sleepUntil(ctx, clock()+int64(cfg.hold))
+	stopBeats()
+	wg.Wait()
+	res.setCPU(c0, b.sampleCPU(), time.Since(t0))
+	res.sampleRSS(cfg.pid)
+	if held != nil {
+		return held
+	}
+
+	// Server heart-beats: late when a silence ran past 1.5 intervals (the
+	// server should send within half an interval of the due time).
+	now := clock()
+	for _, i := range live {
+		c := conns[i]
+		gap := max(c.nc.maxGap.Load(), now-c.nc.lastRecv.Load())
+		cr.MaxSilenceMS = max(cr.MaxSilenceMS, float64(gap)/1e6)
+		if every := c.hbFromServer; every > 0 && time.Duration(gap) > every*3/2 {
+			cr.HeartbeatLate++
+		}
+	}
+
+	// Every connection must still be served: DISCONNECT with a receipt.
+	b.setPhase("verify")
+	b.setProgress("confirmed", byes.Load)
+	disc := []byte("DISCONNECT\nreceipt:" + byeReceipt + "\n\n\x00")
+	for _, i := range live {
+		c := conns[i]
+		c.closing.Store(true) // the server closes after the RECEIPT
+		c.send(disc)          // a failure shows as a missing RECEIPT
+	}
+	deadline := time.NewTimer(receiptWait)
+	defer deadline.Stop()
+	expired := false
+	for _, i := range live {
+		if !expired {
+			select {
+			case <-bye[i]:
+				cr.Alive++
+				continue
+			case <-deadline.C:
+				expired = true
+			case <-ctx.Done():
+				expired = true
+			}
+		}
+		select {
+		case <-bye[i]:
+			cr.Alive++
+		default:
+		}
+	}
+	if cr.Alive < len(live) {
+		b.errorf("%d of %d connections did not confirm DISCONNECT", len(live)-cr.Alive, len(live))
+	}
+	cr.Failed = n - cr.Alive
+	b.closeAll()
+	return context.Cause(ctx)
+}
+
+// sendHeartbeats writes an EOL to every live connection each interval;
+// one goroutine for all of them rather than a timer per connection.
+func sendHeartbeats(ctx context.Context, conns []*conn, live []int, every time.Duration) {
+	t := time.NewTicker(max(every, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, i := range live {
+				if ctx.Err() != nil {
+					return
+				}
+				c := conns[i]
+				if !c.closing.Load() {
+					c.heartbeat() // a dead connection is reported by its reader
+				}
+			}
+		}
+	}
+}
