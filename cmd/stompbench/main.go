@@ -39,6 +39,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "stompbench:", err)
 		return 2
 	}
+	// Errors are printed from every reader goroutine.
+	stderr = &syncWriter{w: stderr}
 	if _, err := raiseNofile(); err != nil {
 		fmt.Fprintln(stderr, "stompbench: cannot raise the open file limit:", err)
 	}
@@ -112,4 +114,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return res.ExitStatus
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

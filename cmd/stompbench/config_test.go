@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, c *config)
+	}{
+		{"defaults", []string{"-scenario", "fanout"}, func(t *testing.T, c *config) {
+			if !c.target.ws || c.target.addr != "127.0.0.1:8080" || c.target.url != "ws://127.0.0.1:8080/ws" {
+				t.Errorf("target = %+v", c.target)
+			}
+			if c.publishers != 1 || c.subscribers != 50 || c.size != 256 || c.prefetch != 1000 || c.window != 64 {
+				t.Errorf("counts = %+v", c)
+			}
+			if c.heartbeat != 0 {
+				t.Errorf("fanout heart-beat = %v, want 0 unless -heartbeat is given", c.heartbeat)
+			}
+			if c.timeout != 2*time.Second+10*time.Second+60*time.Second {
+				t.Errorf("timeout = %v", c.timeout)
+			}
+			if c.login != "guest" || c.passcode != "guest" || c.vhost != "/" {
+				t.Errorf("credentials = %q %q %q", c.login, c.passcode, c.vhost)
+			}
+		}},
+		{"tcp with default port", []string{"-scenario", "queue", "-url", "tcp://localhost"}, func(t *testing.T, c *config) {
+			if c.target.ws || c.target.addr != "localhost:61613" {
+				t.Errorf("target = %+v", c.target)
+			}
+		}},
+		{"conns keeps its heart-beat", []string{"-scenario", "conns", "-hold", "5s"}, func(t *testing.T, c *config) {
+			if c.heartbeat != 10*time.Second || c.timeout != 65*time.Second {
+				t.Errorf("heartbeat %v timeout %v", c.heartbeat, c.timeout)
+			}
+		}},
+		{"heart-beat given", []string{"-scenario", "queue", "-heartbeat", "2s"}, func(t *testing.T, c *config) {
+			if c.heartbeat != 2*time.Second {
+				t.Errorf("heartbeat %v", c.heartbeat)
+			}
+		}},
+		{"IPv6 loopback", []string{"-scenario", "fanout", "-url", "ws://[::1]:9000/stomp"}, func(t *testing.T, c *config) {
+			if c.target.url != "ws://[::1]:9000/stomp" {
+				t.Errorf("url = %q", c.target.url)
+			}
+		}},
+		{"remote allowed", []string{"-scenario", "fanout", "-url", "tcp://192.0.2.7:61613", "-allow-remote"}, func(t *testing.T, c *config) {
+			if c.target.addr != "192.0.2.7:61613" {
+				t.Errorf("addr = %q", c.target.addr)
+			}
+		}},
+		{"local addresses", []string{"-scenario", "conns", "-local-addrs", "127.0.0.2, 127.0.0.3"}, func(t *testing.T, c *config) {
+			if len(c.localAddrs) != 2 || c.localAuto {
+				t.Errorf("local = %v auto %v", c.localAddrs, c.localAuto)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestParseConfigRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in the message
+	}{
+		{"no scenario", nil, "-scenario is required"},
+		{"unknown scenario", []string{"-scenario", "storm"}, "unknown -scenario"},
+		{"stray argument", []string{"-scenario", "fanout", "extra"}, "unexpected argument"},
+		{"unknown flag", []string{"-scenario", "fanout", "-nope"}, "not defined"},
+		{"tiny body", []string{"-scenario", "fanout", "-size", "10"}, "too small"},
+		{"no subscribers", []string{"-scenario", "fanout", "-subscribers", "0"}, "-subscribers must be at least 1"},
+		{"negative rate", []string{"-scenario", "fanout", "-rate", "-1"}, "negative"},
+		{"zero duration", []string{"-scenario", "fanout", "-duration", "0s"}, "-duration"},
+		{"zero window", []string{"-scenario", "persistent", "-window", "0"}, "-window"},
+		{"too many publishers", []string{"-scenario", "fanout", "-publishers", "70000"}, "at most"},
+		{"bad scheme", []string{"-scenario", "fanout", "-url", "http://127.0.0.1:8080/ws"}, "not supported"},
+		{"no host", []string{"-scenario", "fanout", "-url", "ws:///ws"}, "no host"},
+		{"tcp with a path", []string{"-scenario", "fanout", "-url", "tcp://127.0.0.1:61613/x"}, "no path"},
+		{"remote IPv4", []string{"-scenario", "fanout", "-url", "tcp://192.0.2.7:61613"}, "not a loopback address"},
+		{"remote IPv6", []string{"-scenario", "conns", "-url", "ws://[2001:db8::1]:8080/ws"}, "-allow-remote"},
+		{"unspecified address", []string{"-scenario", "queue", "-url", "tcp://0.0.0.0:61613"}, "not a loopback address"},
+		{"bad local address", []string{"-scenario", "conns", "-local-addrs", "nope"}, "-local-addrs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, &bytes.Buffer{})
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("parseConfig = %+v, %v; want a usage error", c, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunExitStatusForUsage(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run(t.Context(), []string{"-scenario", "fanout", "-url", "tcp://192.0.2.7:61613"}, &out, &errs); code != 2 {
+		t.Errorf("exit %d, want 2; stderr %q", code, errs.String())
+	}
+	if !strings.Contains(errs.String(), "loopback") {
+		t.Errorf("stderr does not explain the refusal: %q", errs.String())
+	}
+	if code := run(t.Context(), []string{"-h"}, &out, &errs); code != 0 {
+		t.Errorf("-h: exit %d, want 0", code)
+	}
+	if _, err := parseConfig([]string{"-help"}, &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-help: %v", err)
+	}
+}
