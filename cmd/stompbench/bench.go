@@ -42,10 +42,12 @@ type bench struct {
 	server  string
 }
 
-// progressFunc returns the running count the progress line shows.
+// progressFunc returns the running count the progress line shows; a
+// level (connections alive) gets no rate beside it.
 type progressFunc struct {
 	label string
 	count func() int64
+	level bool
 }
 
 // maxPrinted bounds the error lines printed, so a thousand failing
@@ -66,7 +68,11 @@ func (b *bench) errorf(format string, args ...any) {
 func (b *bench) setPhase(p string) { b.phase.Store(p) }
 
 func (b *bench) setProgress(label string, count func() int64) {
-	b.progress.Store(progressFunc{label, count})
+	b.progress.Store(progressFunc{label, count, false})
+}
+
+func (b *bench) setProgressLevel(label string, count func() int64) {
+	b.progress.Store(progressFunc{label, count, true})
 }
 
 // inWindow reports whether clock time t falls in the measurement window.
@@ -243,12 +249,11 @@ func (b *bench) showProgress(ctx context.Context) {
 			line := fmt.Sprintf("%-8s %6.1fs", phase, now.Sub(start).Seconds())
 			if p.count != nil {
 				n := p.count()
-				if p.label != lastLabel {
-					last, lastLabel = n, p.label
+				line += fmt.Sprintf("  %s %d", p.label, n)
+				if p.label == lastLabel && !p.level {
+					line += fmt.Sprintf(" (%.0f/s)", float64(n-last)/now.Sub(lastAt).Seconds())
 				}
-				rate := float64(n-last) / now.Sub(lastAt).Seconds()
-				line += fmt.Sprintf("  %s %d (%.0f/s)", p.label, n, rate)
-				last = n
+				last, lastLabel = n, p.label
 			}
 			lastAt = now
 			if e := b.errors.Load(); e > 0 {
@@ -256,6 +261,50 @@ func (b *bench) showProgress(ctx context.Context) {
 			}
 			fmt.Fprintln(b.stderr, line)
 		}
+	}
+}
+
+// heartbeats starts one goroutine that sends every connection's
+// heart-beats, rather than a timer per connection; it sends at half the
+// negotiated interval, so a pass over thousands of connections is never
+// late. The returned function stops it and waits for it.
+func (b *bench) heartbeats(ctx context.Context) (stop func()) {
+	b.mu.Lock()
+	conns := append([]*conn(nil), b.conns...)
+	b.mu.Unlock()
+	var every time.Duration
+	for _, c := range conns {
+		if c.hbToServer > 0 && (every == 0 || c.hbToServer < every) {
+			every = c.hbToServer
+		}
+	}
+	if every == 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(every/2, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, c := range conns {
+				if ctx.Err() != nil {
+					return
+				}
+				if c.hbToServer > 0 && !c.closing.Load() {
+					c.heartbeat() // a dead connection is reported by its reader
+				}
+			}
+		}
+	})
+	return func() {
+		cancel()
+		wg.Wait()
 	}
 }
 

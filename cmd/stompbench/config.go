@@ -47,6 +47,7 @@ type config struct {
 	dialParallel int
 	localAddrs   []netip.Addr
 	localAuto    bool
+	cpuProfile   string
 }
 
 // target is where the broker listens.
@@ -107,6 +108,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.label, "label", "", "free text copied into the report, e.g. the broker's name")
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "after publishing stops, give up waiting for deliveries after this long without one")
 	fs.IntVar(&c.dialParallel, "dial-parallel", 32, "connections being set up at once")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file, to see what it costs")
 	fs.StringVar(&local, "local-addrs", "auto", "comma-separated source addresses to spread connections over; "+
 		`"auto" spreads conns runs against 127.x over 127.0.0.1, 127.0.0.2, … (8000 each), so a per-address connection limit is not what gets measured; "" lets the kernel choose`)
 	if err := fs.Parse(args); err != nil {

@@ -79,7 +79,6 @@ func runTool(t *testing.T, args ...string) (int, *result, string) {
 	return code, &res, out.String() + errs.String()
 }
 
-
 // short keeps each run under about two seconds, race detector included.
 var short = []string{"-warmup", "300ms", "-duration", "700ms", "-drain", "3s", "-timeout", "30s"}
 

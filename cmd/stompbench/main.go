@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -43,6 +44,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stderr = &syncWriter{w: stderr}
 	if _, err := raiseNofile(); err != nil {
 		fmt.Fprintln(stderr, "stompbench: cannot raise the open file limit:", err)
+	}
+
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "stompbench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "stompbench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	var rnd [4]byte

@@ -130,7 +130,7 @@ func (b *bench) connectReceivers(ctx context.Context, n, publishers int, ack boo
 		rs[i] = newReceiver(b, publishers, ack)
 	}
 	var subscribed atomic.Int64
-	b.setProgress("subscribed", subscribed.Load)
+	b.setProgressLevel("subscribed", subscribed.Load)
 	conns, err := b.dialMany(ctx, n, 0, func(i int) *dialSpec { return rs[i].spec() })
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -77,7 +76,7 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 
 	// Hold, with one goroutine sending every connection's heart-beats.
 	b.setPhase("hold")
-	b.setProgress("alive", func() int64 {
+	b.setProgressLevel("alive", func() int64 {
 		var alive int64
 		for _, i := range live {
 			select {
@@ -88,14 +87,9 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 		}
 		return alive
 	})
-	hctx, stopBeats := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	if every := conns[live[0]].hbToServer; every > 0 {
-		wg.Go(func() { sendHeartbeats(hctx, conns, live, every/2) })
-	}
+	stopBeats := b.heartbeats(ctx)
 	held := sleepUntil(ctx, clock()+int64(cfg.hold))
 	stopBeats()
-	wg.Wait()
 	res.setCPU(c0, b.sampleCPU(), time.Since(t0))
 	res.sampleRSS(cfg.pid)
 	if held != nil {
@@ -150,27 +144,4 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 	cr.Failed = n - cr.Alive
 	b.closeAll()
 	return context.Cause(ctx)
-}
-
-// sendHeartbeats writes an EOL to every live connection each interval;
-// one goroutine for all of them rather than a timer per connection.
-func sendHeartbeats(ctx context.Context, conns []*conn, live []int, every time.Duration) {
-	t := time.NewTicker(max(every, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, i := range live {
-				if ctx.Err() != nil {
-					return
-				}
-				c := conns[i]
-				if !c.closing.Load() {
-					c.heartbeat() // a dead connection is reported by its reader
-				}
-			}
-		}
-	}
 }

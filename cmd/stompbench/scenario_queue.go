@@ -28,6 +28,8 @@ func runQueue(ctx context.Context, b *bench, res *result, persistent bool) error
 	} else {
 		b.setProgress("consumed", func() int64 { return received(cons) })
 	}
+	stopBeats := b.heartbeats(ctx)
+	defer stopBeats()
 	b.publish(ctx, pubs, res)
 
 	if persistent {
@@ -52,6 +54,7 @@ func runQueue(ctx context.Context, b *bench, res *result, persistent bool) error
 		return n
 	}()
 	b.drain(ctx, func() int64 { return received(cons) }, func() bool { return received(cons) >= want })
+	stopBeats()
 	b.closeAll()
 
 	var inWindow, rcptInWindow int64
