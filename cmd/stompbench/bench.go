@@ -97,7 +97,8 @@ func (b *bench) spec() *dialSpec {
 	}
 }
 
-// chooseLocals settles the source addresses for n connections.
+// chooseLocals settles the source addresses, for n connections in the
+// conns scenario.
 func (b *bench) chooseLocals(n int) {
 	c := b.cfg
 	addrs := c.localAddrs

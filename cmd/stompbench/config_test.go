@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -125,5 +126,38 @@ func TestRunExitStatusForUsage(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"-help"}, &bytes.Buffer{}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-help: %v", err)
+	}
+}
+
+func TestChooseLocals(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		n    int
+		want []string
+	}{
+		{"few conns", []string{"-scenario", "conns", "-url", "tcp://127.0.0.1:61613"}, 1000, nil},
+		{"many conns", []string{"-scenario", "conns", "-url", "tcp://127.0.0.1:61613"}, 15000, []string{"127.0.0.1", "127.0.0.2"}},
+		{"IPv6 is left alone", []string{"-scenario", "conns", "-url", "tcp://[::1]:61613"}, 15000, nil},
+		{"only conns spreads", []string{"-scenario", "fanout", "-url", "tcp://127.0.0.1:61613"}, 15000, nil},
+		{"kernel's choice", []string{"-scenario", "conns", "-url", "tcp://127.0.0.1:61613", "-local-addrs", ""}, 15000, nil},
+		{"given", []string{"-scenario", "queue", "-url", "tcp://127.0.0.1:61613", "-local-addrs", "127.0.0.9"}, 1, []string{"127.0.0.9"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &bench{cfg: c}
+			b.chooseLocals(tt.n)
+			var got []string
+			for _, a := range b.locals {
+				got = append(got, a.(*net.TCPAddr).IP.String())
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("source addresses %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -181,6 +181,7 @@ func dial(ctx context.Context, s *dialSpec) (*conn, error) {
 	connect.Add("heart-beat", ms+","+ms)
 	if err := c.send(stomp.Encode(connect, stomp.V12)); err != nil {
 		c.abort()
+		<-c.done
 		return nil, err
 	}
 	select {
@@ -194,6 +195,7 @@ func dial(ctx context.Context, s *dialSpec) (*conn, error) {
 		return nil, fmt.Errorf("connection ended before CONNECTED: %w", c.err)
 	case <-ctx.Done():
 		c.abort()
+		<-c.done
 		return nil, fmt.Errorf("no CONNECTED: %w", context.Cause(ctx))
 	}
 }

@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		b.dest = fmt.Sprintf("%sstompbench.%08x", kind, b.runID)
 	}
+	b.chooseLocals(cfg.conns)
 	res := newResult(cfg)
 	if cfg.scenario != "conns" {
 		res.Destination = b.dest

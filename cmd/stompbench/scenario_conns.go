@@ -17,7 +17,6 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 	n := cfg.conns
 	cr := &connsResult{Requested: n, HoldS: cfg.hold.Seconds(), HeartbeatMS: cfg.heartbeat.Milliseconds()}
 	res.Conns = cr
-	b.chooseLocals(n)
 	cr.SourceAddrs = max(1, len(b.locals))
 	if cfg.pid > 0 {
 		if kib, err := procRSS(cfg.pid); err == nil {
