@@ -162,7 +162,17 @@ type Broker struct {
 	topicNames sync.Map // topic name → *topicStats
 	taps       taps
 	started    time.Time
+
+	timers timers
+
+	// readBufs lends sessions their read buffers (*[]byte of
+	// readBufSize), so connections waiting for input hold none.
+	readBufs sync.Pool
 }
+
+// readBufSize is one read's worth of input: large enough that a busy
+// publisher is read in few system calls.
+const readBufSize = 16 << 10
 
 type counters struct {
 	published, delivered, expired, deadLettered atomic.Uint64
@@ -213,6 +223,11 @@ func New(opts Options, st store.Store) (*Broker, error) {
 		clientIDs: make(map[string]*session),
 		queues:    make(map[string]*queue),
 		started:   time.Now(),
+	}
+	b.timers.wake = make(chan struct{}, 1)
+	b.readBufs.New = func() any {
+		buf := make([]byte, readBufSize)
+		return &buf
 	}
 	b.durables.m = make(map[string]*durable)
 	b.writer.b = b

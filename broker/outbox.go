@@ -6,25 +6,25 @@ import "sync"
 // only the write loop takes. It never blocks a publisher: a push that does
 // not fit is refused and the caller decides (a topic disconnects the slow
 // subscriber, a queue stops dispatching to it until it drains).
+//
+// The write loop runs only while there is something to write: the push
+// that finds it stopped starts it, and it stops once the queue is empty.
+// So an idle connection has no writer goroutine, and at most one runs at
+// any time.
 type outbox struct {
 	mu      sync.Mutex
 	frames  []Outbound
+	spare   []Outbound // a sent batch's slice, for the next one
 	bytes   int
 	max     int
 	closing bool // no more pushes; the write loop ends once flushed
+	running bool // a write loop is running
 	waiters map[*queue]struct{}
-	notify  chan struct{} // capacity 1: "there is work"
+	start   func() // starts a write loop
 }
 
-func newOutbox(max int) *outbox {
-	return &outbox{max: max, notify: make(chan struct{}, 1)}
-}
-
-func (o *outbox) wake() {
-	select {
-	case o.notify <- struct{}{}:
-	default:
-	}
+func newOutbox(max int, start func()) *outbox {
+	return &outbox{max: max, start: start}
 }
 
 // push queues a frame unless the queue is over its byte bound. Control
@@ -38,9 +38,18 @@ func (o *outbox) push(f Outbound, force bool) bool {
 	}
 	o.frames = append(o.frames, f)
 	o.bytes += f.Len()
-	o.mu.Unlock()
-	o.wake()
+	o.startLocked()
 	return true
+}
+
+// startLocked starts the write loop unless it runs, and unlocks o.
+func (o *outbox) startLocked() {
+	start := !o.running
+	o.running = true
+	o.mu.Unlock()
+	if start {
+		o.start()
+	}
 }
 
 // hasRoom reports whether queue dispatch may add to this outbox; when it
@@ -66,35 +75,67 @@ func (o *outbox) hasRoom(q *queue) bool {
 // Only the first call has an effect; it reports whether this was it.
 func (o *outbox) closeAfter(last *Outbound) bool {
 	o.mu.Lock()
-	first := !o.closing
-	if first {
-		if last != nil {
-			o.frames = append(o.frames, *last)
-			o.bytes += last.Len()
-		}
-		o.closing = true
+	if o.closing {
+		o.mu.Unlock()
+		return false
 	}
-	o.mu.Unlock()
-	o.wake()
-	return first
+	if last != nil {
+		o.frames = append(o.frames, *last)
+		o.bytes += last.Len()
+	}
+	o.closing = true
+	o.startLocked()
+	return true
 }
 
-// take hands the write loop everything queued. done is set once the outbox
-// is closing and empty.
-func (o *outbox) take(buf []Outbound) (frames []Outbound, done bool) {
+// take hands the write loop everything queued. With nothing queued, the
+// loop is done: done is set when the outbox is closing (the loop closes
+// the transport), idle when it is not (the loop stops; the next push
+// starts another).
+func (o *outbox) take() (frames []Outbound, done, idle bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	frames = append(buf[:0], o.frames...)
+	if len(o.frames) > 0 {
+		frames, o.frames, o.spare = o.frames, o.spare, nil
+		return frames, false, false
+	}
+	if o.closing {
+		return nil, true, false
+	}
+	o.running = false
+	if cap(o.frames) > idleFrames {
+		o.frames = nil // a burst's backlog need not stay allocated
+	}
+	return nil, false, true
+}
+
+// idleFrames is the queue capacity an idle connection keeps.
+const idleFrames = 16
+
+// abandon drops what is queued after a failed write: nothing more can be
+// sent. The loop that calls it stays the running one, so no other starts.
+func (o *outbox) abandon() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closing = true
 	clear(o.frames)
-	o.frames = o.frames[:0]
-	return frames, o.closing && len(frames) == 0
+	o.frames, o.spare = nil, nil
+	o.bytes = 0
 }
 
-// written releases n bytes and returns the queues waiting for room, if
-// room has been made.
-func (o *outbox) written(n int) []*queue {
+// written takes back a batch from take once it has been sent, releases
+// its bytes and returns the queues waiting for room, if room has been made.
+func (o *outbox) written(batch []Outbound) []*queue {
+	n := 0
+	for i := range batch {
+		n += batch[i].Len()
+	}
+	clear(batch) // let sent bodies be collected
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.spare == nil && cap(batch) <= maxSpareFrames {
+		o.spare = batch[:0]
+	}
 	o.bytes -= n
 	if len(o.waiters) == 0 || o.bytes >= o.max {
 		return nil
@@ -106,6 +147,9 @@ func (o *outbox) written(n int) []*queue {
 	clear(o.waiters)
 	return qs
 }
+
+// maxSpareFrames bounds the batch slice kept for reuse.
+const maxSpareFrames = 4096
 
 // isClosing reports whether the session is on its way out.
 func (o *outbox) isClosing() bool {

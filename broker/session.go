@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"math"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -44,6 +45,8 @@ type session struct {
 	start      time.Time
 	connected  atomic.Bool
 	lastRead   atomic.Int64 // unix ns
+	lastWrite  atomic.Int64 // unix ns
+	timer      timerEntry   // see timers
 	hbIn       atomic.Int64 // ns the client may stay silent (before grace), 0 = off
 	hbOut      atomic.Int64 // ns between server heart-beats, 0 = off
 	writerDone chan struct{}
@@ -107,25 +110,28 @@ func newSession(b *Broker, t Transport) *session {
 	s := &session{
 		b: b, t: t, info: t.Info(),
 		id:         "c" + strconv.FormatUint(b.conSeq.Add(1), 10),
-		out:        newOutbox(b.opts.MaxOutboundBytes),
 		dec:        stomp.NewDecoder(b.opts.Limits),
 		subs:       make(map[string]*subscription),
 		subsByNum:  make(map[int]*subscription),
 		txs:        make(map[string]*transaction),
 		start:      now,
+		timer:      timerEntry{index: -1},
 		writerDone: make(chan struct{}),
 	}
+	s.out = newOutbox(b.opts.MaxOutboundBytes, func() { go s.writeLoop() })
 	s.lastRead.Store(now.UnixNano())
+	s.lastWrite.Store(now.UnixNano())
 	return s
 }
 
 // run serves the connection until it ends and everything is cleaned up.
 func (s *session) run() {
-	go s.writeLoop()
+	s.b.timers.set(s, s.start.Add(s.b.opts.ConnectTimeout).UnixNano())
 	s.readLoop()
 	s.out.closeAfter(nil)
 	s.cleanup()
 	<-s.writerDone
+	s.b.timers.end(s)
 }
 
 // readLoop reads and handles frames until the connection ends. A panic
@@ -138,12 +144,26 @@ func (s *session) readLoop() {
 			s.fail("internal error", "")
 		}
 	}()
-	buf := make([]byte, 16<<10)
+	waiter, _ := s.t.(ReadWaiter)
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			s.b.readBufs.Put(buf)
+		}
+	}()
 	for {
-		n, err := s.t.Read(buf)
+		if buf == nil {
+			if waiter != nil {
+				if err := waiter.WaitRead(); err != nil {
+					return
+				}
+			}
+			buf = s.b.readBufs.Get().(*[]byte)
+		}
+		n, err := s.t.Read(*buf)
 		if n > 0 {
 			s.lastRead.Store(time.Now().UnixNano())
-			if ferr := s.dec.Feed(buf[:n], s.handle); ferr != nil {
+			if ferr := s.dec.Feed((*buf)[:n], s.handle); ferr != nil {
 				if ferr != errStop {
 					s.fail(ferr.Error(), s.dec.FailedReceipt())
 				}
@@ -152,6 +172,13 @@ func (s *session) readLoop() {
 		}
 		if err != nil {
 			return
+		}
+		// A short read most likely emptied the socket: hand the buffer
+		// back while waiting for more, unless the transport cannot wait
+		// without one.
+		if waiter != nil && n < len(*buf) {
+			s.b.readBufs.Put(buf)
+			buf = nil
 		}
 	}
 }
@@ -357,7 +384,8 @@ func (s *session) onConnect(f *stomp.Frame) error {
 		"session", s.id)
 	s.connected.Store(true)
 	s.sendControl(c)
-	s.out.wake() // the write loop re-reads heart-beat settings
+	// From the CONNECT deadline to the heart-beats, if any.
+	s.b.timers.set(s, s.checkTimers(time.Now().UnixNano()))
 	return nil
 }
 
@@ -381,98 +409,92 @@ func (s *session) clamp(d time.Duration) time.Duration {
 	return min(max(d, s.b.opts.HeartbeatMin), s.b.opts.HeartbeatMax)
 }
 
-// writeLoop is the only writer to the transport. It sends queued frames
-// in batches, sends heart-beats when the connection is otherwise idle, and
-// closes connections that miss CONNECT or fall silent.
+// writeLoop is the only writer to the transport. The outbox starts it
+// when there is something to send; it sends what is queued, in batches,
+// and ends once the queue is empty, closing the transport if the session
+// is closing.
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	defer s.t.Close()
 	defer func() {
 		if p := recover(); p != nil {
 			s.b.log.Error("panic in session writer", "conn", s.id, "panic", p, "stack", string(debug.Stack()))
-			s.out.closeAfter(nil)
+			s.out.abandon()
+			s.closeTransport()
 		}
 	}()
-	var batch []Outbound
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	lastWrite := time.Now()
 	for {
-		var done bool
-		batch, done = s.out.take(batch)
-		if len(batch) > 0 {
-			err := s.t.WriteFrames(batch)
-			n := 0
-			for _, f := range batch {
-				n += f.Len()
-			}
-			clear(batch)
-			if err != nil {
-				s.out.closeAfter(nil)
-				return
-			}
-			lastWrite = time.Now()
-			for _, q := range s.out.written(n) {
-				q.dispatch()
-			}
-			continue
-		}
-		if done {
+		batch, done, idle := s.out.take()
+		switch {
+		case idle:
+			return
+		case done:
+			s.closeTransport()
 			return
 		}
-		timer.Reset(s.untilTick(lastWrite))
-		select {
-		case <-s.out.notify:
-		case <-timer.C:
-			if !s.tick(lastWrite) {
-				if err := s.t.WriteFrames([]Outbound{{Head: []byte{'\n'}}}); err != nil {
-					s.out.closeAfter(nil)
-					return
-				}
-				lastWrite = time.Now()
-			}
+		if err := s.t.WriteFrames(batch); err != nil {
+			s.out.abandon()
+			s.closeTransport()
+			return
+		}
+		s.lastWrite.Store(time.Now().UnixNano())
+		for _, q := range s.out.written(batch) {
+			q.dispatch()
 		}
 	}
+}
+
+// closeTransport ends the connection; only the write loop that finds the
+// outbox closed (or breaks it) calls it, once.
+func (s *session) closeTransport() {
+	s.t.Close()
+	close(s.writerDone)
 }
 
 // heartBeatLead makes server heart-beats go out a little before the
 // interval ends, so network delay does not make them late.
 const heartBeatLead = 5
 
-func (s *session) untilTick(lastWrite time.Time) time.Duration {
-	now := time.Now()
-	next := time.Hour
-	if !s.connected.Load() {
-		next = min(next, s.start.Add(s.b.opts.ConnectTimeout).Sub(now))
-	}
-	if out := time.Duration(s.hbOut.Load()); out > 0 {
-		next = min(next, lastWrite.Add(out-out/heartBeatLead).Sub(now))
-	}
-	if in := time.Duration(s.hbIn.Load()); in > 0 {
-		next = min(next, time.Unix(0, s.lastRead.Load()).Add(s.grace(in)).Sub(now))
-	}
-	return max(next, time.Millisecond)
-}
-
 func (s *session) grace(in time.Duration) time.Duration {
 	return time.Duration(float64(in) * s.b.opts.HeartbeatGrace)
 }
 
-// tick checks the timers. It returns false when a heart-beat is due.
-func (s *session) tick(lastWrite time.Time) bool {
-	now := time.Now()
-	if !s.connected.Load() && now.Sub(s.start) >= s.b.opts.ConnectTimeout {
-		s.fail("no CONNECT frame within "+s.b.opts.ConnectTimeout.String(), "")
-		return true
+// checkTimers runs the session's time checks at now (unix ns): it closes a
+// connection that missed its CONNECT deadline or fell silent, and queues a
+// heart-beat when one is due. It returns when to check next, 0 for never.
+func (s *session) checkTimers(now int64) int64 {
+	if s.out.isClosing() {
+		return 0
 	}
-	if in := time.Duration(s.hbIn.Load()); in > 0 && now.Sub(time.Unix(0, s.lastRead.Load())) >= s.grace(in) {
-		s.fail("heart-beat timeout: nothing received for "+s.grace(in).String(), "")
-		return true
+	next := int64(math.MaxInt64)
+	if !s.connected.Load() {
+		deadline := s.start.Add(s.b.opts.ConnectTimeout).UnixNano()
+		if now >= deadline {
+			s.fail("no CONNECT frame within "+s.b.opts.ConnectTimeout.String(), "")
+			return 0
+		}
+		next = deadline
 	}
-	if out := time.Duration(s.hbOut.Load()); out > 0 && now.Sub(lastWrite) >= out-out/heartBeatLead {
-		return false
+	if in := time.Duration(s.hbIn.Load()); in > 0 {
+		grace := s.grace(in)
+		deadline := s.lastRead.Load() + int64(grace)
+		if now >= deadline {
+			s.fail("heart-beat timeout: nothing received for "+grace.String(), "")
+			return 0
+		}
+		next = min(next, deadline)
 	}
-	return true
+	if out := s.hbOut.Load(); out > 0 {
+		every := out - out/heartBeatLead
+		due := s.lastWrite.Load() + every
+		if now >= due {
+			s.out.push(Outbound{Head: []byte{'\n'}}, true)
+			due = now + every
+		}
+		next = min(next, due)
+	}
+	if next == math.MaxInt64 {
+		return 0
+	}
+	return next
 }
 
 // cleanup runs after the read loop ends: subscriptions go (unacked queue

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,4 +253,45 @@ func TestDisconnectFreesClientIDBeforeReceipt(t *testing.T) {
 	// broker has seen its old socket close.
 	again := connect(t, b, "accept-version", "1.2", "client-id", "app")
 	subscribe(again, "id", "d", "destination", "/topic/t", "durable", "true")
+}
+
+// TestIdleSessionsHoldNoWriter checks that a connected, idle session keeps
+// only its read loop: the write loop ends once the queue is empty, and the
+// shared timers still send heart-beats and enforce the incoming ones.
+func TestIdleSessionsHoldNoWriter(t *testing.T) {
+	b := newBroker(t, Options{HeartbeatMin: 50 * time.Millisecond, HeartbeatGrace: 2})
+	countWriters := func() int {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		return strings.Count(stacks, "broker.(*session).writeLoop")
+	}
+	const n = 20
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = connect(t, b, "accept-version", "1.2", "heart-beat", "0,100")
+	}
+	// Heart-beats start a writer now and then; in between there is none.
+	deadline := time.Now().Add(2 * time.Second)
+	for countWriters() > n/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d write loops running for %d idle sessions", countWriters(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i, c := range clients {
+		got := 0
+		for got < 2 {
+			select {
+			case w := <-c.ft.raw:
+				if string(w) == "\n" {
+					got++
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("client %d: %d heart-beats in 2s at a 100ms interval", i, got)
+			}
+		}
+	}
+	// A client that promised heart-beats and falls silent is still dropped.
+	silent := connect(t, b, "accept-version", "1.2", "heart-beat", "50,0")
+	silent.expectError("heart-beat timeout")
 }

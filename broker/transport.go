@@ -18,6 +18,16 @@ type Transport interface {
 	Info() ConnInfo
 }
 
+// ReadWaiter is implemented by transports that can wait for input without
+// holding a buffer. A session then borrows its read buffer from a pool
+// only while input is arriving, so an idle connection holds none.
+type ReadWaiter interface {
+	// WaitRead blocks until Read would return without blocking: input,
+	// the end of the stream or an error. It returns an error only when
+	// the connection has failed or been closed.
+	WaitRead() error
+}
+
 // Outbound is one encoded frame: its head (command, headers, blank line)
 // and its body with the terminating NUL. A message fanned out to many
 // subscribers shares one Body slice; only the head differs.
