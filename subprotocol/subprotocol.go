@@ -72,6 +72,27 @@ func (m *msgReader) Read(p []byte) (int, error) {
 	return 0, m.err
 }
 
+// between reports whether the reader stands between two messages. A
+// message whose bytes have all been read is finished here, which a Read
+// would otherwise only do on its next call.
+func (m *msgReader) between() bool {
+	if m.cur == nil {
+		return true
+	}
+	if m.err != nil {
+		return false
+	}
+	_, err := m.cur.Read(nil)
+	switch {
+	case err == io.EOF:
+		m.cur = nil
+		return true
+	case err != nil:
+		m.err = streamError(err)
+	}
+	return false
+}
+
 // streamError maps an orderly WebSocket close to io.EOF, so readers see
 // the end of the stream rather than a failure.
 func streamError(err error) error {

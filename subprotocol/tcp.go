@@ -109,6 +109,15 @@ func (t *tcpTransport) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WaitRead blocks until the socket has input, without a buffer.
+func (t *tcpTransport) WaitRead() error {
+	err := waitReadable(t.conn)
+	if err != nil && t.closed.Load() {
+		err = net.ErrClosed
+	}
+	return err
+}
+
 // WriteFrames writes the batch with as few system calls as it can: with
 // writev on plain sockets, so heads and shared bodies go out together
 // without copying, and through a buffer otherwise (on a TLS connection

@@ -1,6 +1,7 @@
 package subprotocol
 
 import (
+	"bufio"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -39,17 +40,27 @@ type WebSocketOptions struct {
 	// WriteTimeout bounds each message written to the client; zero means
 	// DefaultWriteTimeout and a negative value means no limit.
 	WriteTimeout time.Duration
+	// OneFramePerMessage sends every frame as a WebSocket message of its
+	// own. By default, frames queued together go out together in one
+	// message (up to 32 KiB), which STOMP clients parse as a stream.
+	OneFramePerMessage bool
 }
 
 // NewWebSocketHandler returns the handler for STOMP over WebSocket (mounted
 // at /ws). It checks the Origin, negotiates the subprotocol, upgrades the
-// connection and hands it to srv, returning when srv.Serve does.
+// connection and hands it to srv, whose Serve then runs on a goroutine of
+// its own.
 func NewWebSocketHandler(srv Server, opts WebSocketOptions) http.Handler {
 	h := &wsHandler{
 		srv:          srv,
 		log:          opts.Logger,
 		writeTimeout: writeTimeout(opts.WriteTimeout),
 		allowed:      make(map[string]bool, len(opts.AllowedOrigins)),
+		coalesce:     !opts.OneFramePerMessage,
+		readBufs: &sync.Pool{New: func() any {
+			buf := make([]byte, wsReadChunkSize)
+			return &buf
+		}},
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -72,7 +83,7 @@ func NewWebSocketHandler(srv Server, opts WebSocketOptions) http.Handler {
 		HandshakeTimeout: h.writeTimeout,
 		// The write buffer is only held while a message is being
 		// written, which matters with many mostly idle connections.
-		WriteBufferSize: 32 << 10,
+		WriteBufferSize: wsWriteChunkSize,
 		WriteBufferPool: &sync.Pool{},
 		// Origin was checked before Upgrade, with its own response.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -98,6 +109,8 @@ type wsHandler struct {
 	allowAll     bool
 	allowed      map[string]bool // normalized origins
 	upgrader     websocket.Upgrader
+	coalesce     bool
+	readBufs     *sync.Pool // *[]byte of wsReadChunkSize, see wsHijacker
 }
 
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -119,13 +132,17 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// With Upgrader.Subprotocols unset, gorilla echoes this header.
 		respHeader = http.Header{"Sec-Websocket-Protocol": {proto}}
 	}
-	conn, err := h.upgrader.Upgrade(w, r, respHeader)
+	hj := &wsHijacker{ResponseWriter: w, pool: h.readBufs}
+	conn, err := h.upgrader.Upgrade(hj, r, respHeader)
 	if err != nil {
 		return // Upgrade has answered the request
 	}
 	t := &wsTransport{
 		in:           msgReader{conn: conn},
 		conn:         conn,
+		ahead:        hj.conn,
+		br:           hj.br,
+		coalesce:     h.coalesce,
 		writeTimeout: h.writeTimeout,
 		info: broker.ConnInfo{
 			Transport:   "ws",
@@ -137,8 +154,14 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Authorization: bearerToken(r.Header.Get("Authorization")),
 		},
 	}
-	defer t.Close()
-	h.srv.Serve(t)
+	// The session runs on a goroutine of its own and the handler returns,
+	// so the HTTP server's request state and the stack it grew while
+	// serving the handshake are freed instead of lasting as long as the
+	// connection.
+	go func() {
+		defer t.Close()
+		h.srv.Serve(t)
+	}()
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header, or
@@ -264,6 +287,9 @@ func sameHost(origin *url.URL, reqHost string) bool {
 type wsTransport struct {
 	in           msgReader
 	conn         *websocket.Conn
+	ahead        *readAheadConn // under conn; nil if the hijack was refused
+	br           *bufio.Reader  // conn's own buffer, over ahead
+	coalesce     bool
 	writeTimeout time.Duration
 	info         broker.ConnInfo
 
@@ -274,41 +300,70 @@ type wsTransport struct {
 // boundaries; the broker's decoder enforces frame limits as bytes arrive.
 func (t *wsTransport) Read(p []byte) (int, error) { return t.in.Read(p) }
 
-// WriteFrames sends each frame as one message. Text is used only when it
-// is safe and wanted: browsers drop the connection on a text message that
-// is not UTF-8, and a client that writes binary expects binary back.
+// WaitRead blocks until there is input, holding no buffer while the
+// client is quiet: between messages and with nothing buffered, it waits
+// on the socket itself.
+func (t *wsTransport) WaitRead() error {
+	if t.ahead == nil || !t.in.between() || t.br.Buffered() > 0 {
+		return nil
+	}
+	return t.ahead.waitReadable()
+}
+
+// WriteFrames sends the frames in as few messages as it may: consecutive
+// frames of the same kind share a message up to wsWriteChunkSize, unless
+// every frame must go alone. Text is used only when it is safe and
+// wanted: browsers drop the connection on a text message that is not
+// UTF-8, and a client that writes binary expects binary back.
 func (t *wsTransport) WriteFrames(frames []broker.Outbound) error {
-	for i := range frames {
-		f := &frames[i]
-		if f.Len() == 0 {
+	for len(frames) > 0 {
+		if frames[0].Len() == 0 {
+			frames = frames[1:]
 			continue
 		}
-		kind := websocket.TextMessage
-		if f.Binary || t.in.binary.Load() || !utf8.Valid(f.Head) {
-			kind = websocket.BinaryMessage
+		kind := t.kind(&frames[0])
+		n, size := 1, frames[0].Len()
+		for t.coalesce && n < len(frames) && size+frames[n].Len() <= wsWriteChunkSize && t.kind(&frames[n]) == kind {
+			size += frames[n].Len()
+			n++
 		}
-		if t.writeTimeout > 0 {
-			// Per message, so a long batch to a slow but live peer
-			// is judged by progress, not total size.
-			if err := t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
-				return err
-			}
-		}
-		w, err := t.conn.NextWriter(kind)
-		if err != nil {
+		if err := t.writeMessage(kind, frames[:n]); err != nil {
 			return err
 		}
-		if _, err := w.Write(f.Head); err != nil {
-			return err
-		}
-		if _, err := w.Write(f.Body); err != nil {
-			return err
-		}
-		if err := w.Close(); err != nil {
+		frames = frames[n:]
+	}
+	return nil
+}
+
+func (t *wsTransport) kind(f *broker.Outbound) int {
+	if f.Binary || t.in.binary.Load() || !utf8.Valid(f.Head) {
+		return websocket.BinaryMessage
+	}
+	return websocket.TextMessage
+}
+
+// writeMessage sends frames as one message.
+func (t *wsTransport) writeMessage(kind int, frames []broker.Outbound) error {
+	if t.writeTimeout > 0 {
+		// Per message, so a long batch to a slow but live peer is
+		// judged by progress, not total size.
+		if err := t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
 			return err
 		}
 	}
-	return nil
+	w, err := t.conn.NextWriter(kind)
+	if err != nil {
+		return err
+	}
+	for i := range frames {
+		if _, err := w.Write(frames[i].Head); err != nil {
+			return err
+		}
+		if _, err := w.Write(frames[i].Body); err != nil {
+			return err
+		}
+	}
+	return w.Close()
 }
 
 // Close sends a close frame, so a browser sees an orderly end (1000)

@@ -219,46 +219,73 @@ func TestMessageKinds(t *testing.T) {
 	}
 }
 
-// TestWriteFramesOneMessageEach checks batching: every Outbound, heart-beats
-// included, is one message of its own kind.
-func TestWriteFramesOneMessageEach(t *testing.T) {
+// TestWriteFramesMessages checks how a batch becomes messages: by default
+// consecutive frames of one kind share a message, up to the size bound;
+// with OneFramePerMessage every Outbound, heart-beats included, is a
+// message of its own. Either way each frame keeps its kind.
+func TestWriteFramesMessages(t *testing.T) {
 	body := []byte("shared\x00")
+	big := bytes.Repeat([]byte("b"), wsWriteChunkSize-40)
 	batch := []broker.Outbound{
 		{Head: []byte("\n")},
 		{Head: []byte("MESSAGE\ndestination:/topic/a\n\n"), Body: body},
 		{}, // nothing to send
 		{Head: []byte("MESSAGE\ndestination:/topic/b\n\n"), Body: body},
 		{Head: []byte("MESSAGE\ndestination:/topic/c\ncontent-length:1\n\n"), Body: []byte("\x80\x00"), Binary: true},
+		{Head: []byte("MESSAGE\ndestination:/topic/d\n\n"), Body: body},
+		{Head: []byte("MESSAGE\ndestination:/topic/e\n\n"), Body: append(big, 0)},
 	}
-	want := []struct {
+	type msg struct {
 		kind int
 		data string
+	}
+	var (
+		a    = "MESSAGE\ndestination:/topic/a\n\nshared\x00"
+		b    = "MESSAGE\ndestination:/topic/b\n\nshared\x00"
+		c    = "MESSAGE\ndestination:/topic/c\ncontent-length:1\n\n\x80\x00"
+		d    = "MESSAGE\ndestination:/topic/d\n\nshared\x00"
+		e    = "MESSAGE\ndestination:/topic/e\n\n" + string(big) + "\x00"
+		text = websocket.TextMessage
+		bin  = websocket.BinaryMessage
+	)
+	for _, tc := range []struct {
+		name string
+		opts WebSocketOptions
+		want []msg
 	}{
-		{websocket.TextMessage, "\n"},
-		{websocket.TextMessage, "MESSAGE\ndestination:/topic/a\n\nshared\x00"},
-		{websocket.TextMessage, "MESSAGE\ndestination:/topic/b\n\nshared\x00"},
-		{websocket.BinaryMessage, "MESSAGE\ndestination:/topic/c\ncontent-length:1\n\n\x80\x00"},
-	}
-	url := startWS(t, serverFunc(func(tr broker.Transport) {
-		if err := tr.WriteFrames(batch); err != nil {
-			t.Error(err)
-		}
-		_, _ = io.Copy(io.Discard, tr) // until the client closes
-	}), WebSocketOptions{})
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for i, w := range want {
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		kind, data, err := conn.ReadMessage()
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		if kind != w.kind || string(data) != w.data {
-			t.Errorf("message %d: kind %d %q, want kind %d %q", i, kind, data, w.kind, w.data)
-		}
+		{"coalesced", WebSocketOptions{}, []msg{
+			{text, "\n" + a + b},
+			{bin, c},
+			{text, d}, // e would take the message past wsWriteChunkSize
+			{text, e},
+		}},
+		{"one frame per message", WebSocketOptions{OneFramePerMessage: true}, []msg{
+			{text, "\n"}, {text, a}, {text, b}, {bin, c}, {text, d}, {text, e},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := startWS(t, serverFunc(func(tr broker.Transport) {
+				if err := tr.WriteFrames(batch); err != nil {
+					t.Error(err)
+				}
+				_, _ = io.Copy(io.Discard, tr) // until the client closes
+			}), tc.opts)
+			conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for i, w := range tc.want {
+				conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+				kind, data, err := conn.ReadMessage()
+				if err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+				if kind != w.kind || string(data) != w.data {
+					t.Errorf("message %d: kind %d %q, want kind %d %q", i, kind, trunc(data), w.kind, trunc([]byte(w.data)))
+				}
+			}
+		})
 	}
 }
 

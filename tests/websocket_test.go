@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -19,6 +21,10 @@ import (
 type wsRaw struct {
 	t testing.TB
 	c *websocket.Conn
+
+	// Frames read but not yet returned: one message may carry several.
+	pending     []*rawFrame
+	pendingKind int
 }
 
 // dialWSRaw opens a WebSocket to the broker offering protocols (none when
@@ -63,25 +69,34 @@ func (w *wsRaw) readMsg(d time.Duration) (int, []byte, error) {
 	return w.c.ReadMessage()
 }
 
-// frame reads the next message that is not a heart-beat and parses it as
-// one frame: the broker sends each frame as its own message.
+// frame returns the next frame and the kind of the message it came in.
+// Messages holding only heart-beats are skipped; a message holding several
+// frames (the broker sends frames queued together in one message) yields
+// them one by one.
 func (w *wsRaw) frame() (int, *rawFrame) {
 	w.t.Helper()
 	deadline := time.Now().Add(waitFor)
-	for {
+	for len(w.pending) == 0 {
 		kind, data, err := w.readMsg(time.Until(deadline))
 		if err != nil {
 			w.t.Fatalf("websocket read: %v", err)
 		}
-		if strings.Trim(string(data), "\r\n") == "" {
-			continue
+		r := bufio.NewReader(bytes.NewReader(data))
+		for {
+			f, err := readRawFrame(r, nil)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				w.t.Fatalf("parsing %q: %v", data, err)
+			}
+			w.pending = append(w.pending, f)
 		}
-		f, err := parseRawFrame(data)
-		if err != nil {
-			w.t.Fatalf("parsing %q: %v", data, err)
-		}
-		return kind, f
+		w.pendingKind = kind
 	}
+	f := w.pending[0]
+	w.pending = w.pending[1:]
+	return w.pendingKind, f
 }
 
 func (w *wsRaw) expect(cmd string) *rawFrame {

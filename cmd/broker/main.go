@@ -100,9 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", subprotocol.NewWebSocketHandler(b, subprotocol.WebSocketOptions{
-		AllowedOrigins: cfg.origins(),
-		Logger:         log,
-		WriteTimeout:   cfg.WriteTimeout,
+		AllowedOrigins:     cfg.origins(),
+		Logger:             log,
+		WriteTimeout:       cfg.WriteTimeout,
+		OneFramePerMessage: cfg.WSOneFrame,
 	}))
 	mux.Handle("/sockjs/", subprotocol.NewSockJSHandler(b, subprotocol.SockJSOptions{
 		Prefix:          "/sockjs",

@@ -1,0 +1,95 @@
+package subprotocol
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// A WebSocket connection keeps only a small read buffer of its own (for
+// frame headers and control frames). Input is read from the socket in
+// large chunks into a buffer borrowed from a pool, which goes back as soon
+// as it has been consumed; so a busy connection makes few system calls and
+// an idle one holds almost nothing.
+const (
+	wsOwnBufferSize  = 512 // more than 256, or gorilla would not adopt it
+	wsReadChunkSize  = 16 << 10
+	wsWriteChunkSize = 32 << 10
+)
+
+// wsHijacker hands gorilla's Upgrade a connection that reads ahead
+// through pooled buffers and a small buffered reader the transport can
+// inspect.
+type wsHijacker struct {
+	http.ResponseWriter
+	pool *sync.Pool // *[]byte of wsReadChunkSize
+
+	conn *readAheadConn
+	br   *bufio.Reader
+}
+
+// Hijack takes over the connection. Input already buffered by the HTTP
+// server (a client that did not wait for the handshake) is left where it
+// is: gorilla refuses such a connection anyway.
+func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		return c, brw, err
+	}
+	h.conn = &readAheadConn{Conn: c, pool: h.pool}
+	h.br = bufio.NewReaderSize(h.conn, wsOwnBufferSize)
+	brw.Reader = h.br
+	return h.conn, brw, nil
+}
+
+// readAheadConn reads its socket in chunks of wsReadChunkSize into a
+// pooled buffer, held only while it has unread bytes. Only one goroutine
+// reads.
+type readAheadConn struct {
+	net.Conn
+	pool *sync.Pool
+
+	buf  *[]byte
+	r, w int
+	err  error // from the read that filled buf, returned once it is consumed
+}
+
+func (c *readAheadConn) Read(p []byte) (int, error) {
+	if c.buf == nil {
+		if c.err != nil {
+			err := c.err
+			c.err = nil
+			return 0, err
+		}
+		if len(p) >= wsReadChunkSize {
+			return c.Conn.Read(p)
+		}
+		buf := c.pool.Get().(*[]byte)
+		n, err := c.Conn.Read(*buf)
+		if n == 0 {
+			c.pool.Put(buf)
+			return 0, err
+		}
+		c.buf, c.r, c.w, c.err = buf, 0, n, err
+	}
+	n := copy(p, (*c.buf)[c.r:c.w])
+	c.r += n
+	if c.r == c.w {
+		c.pool.Put(c.buf)
+		c.buf = nil
+	}
+	return n, nil
+}
+
+// buffered reports whether input has been read from the socket and not
+// yet consumed.
+func (c *readAheadConn) buffered() bool { return c.buf != nil || c.err != nil }
+
+// waitReadable blocks until there is input to read, without a buffer.
+func (c *readAheadConn) waitReadable() error {
+	if c.buffered() {
+		return nil
+	}
+	return waitReadable(c.Conn)
+}
