@@ -24,9 +24,10 @@ type bench struct {
 	printed  atomic.Int64
 	timedOut atomic.Bool
 
-	mu     sync.Mutex
-	conns  []*conn
-	dialed atomic.Int64
+	mu       sync.Mutex
+	conns    []*conn
+	dialHist histogram // dial to CONNECTED, guarded by mu
+	dialed   atomic.Int64
 
 	// The measurement window, in clock() nanoseconds; zero until set.
 	winStart atomic.Int64
@@ -125,11 +126,14 @@ func (b *bench) dialOne(ctx context.Context, s *dialSpec) (*conn, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	t0 := clock()
 	c, err := dial(dctx, s)
 	if err != nil {
 		return nil, err
 	}
+	took := clock() - t0
 	b.mu.Lock()
+	b.dialHist.record(took)
 	if b.version == "" {
 		b.version = c.version.String()
 		b.server = c.server

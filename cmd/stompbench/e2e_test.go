@@ -149,6 +149,9 @@ func TestConns(t *testing.T) {
 			if code != 0 || c == nil || c.Opened != 200 || c.Alive != 200 || c.Failed != 0 || r.Errors != 0 {
 				t.Fatalf("exit %d, conns %+v, errors %d\n%s", code, c, r.Errors, out)
 			}
+			if r.LatencyUS == nil || r.LatencyUS.Count != 200 || r.LatencyUS.P50 <= 0 {
+				t.Errorf("connect latency %+v", r.LatencyUS)
+			}
 			if c.ConnectPerS <= 0 || r.RatePerS != c.ConnectPerS || c.RSSPerConnKiB == nil {
 				t.Errorf("connect/s %v, headline %v, rss/conn %v", c.ConnectPerS, r.RatePerS, c.RSSPerConnKiB)
 			}

@@ -43,7 +43,8 @@ type result struct {
 	// consumed/s (queue), receipted/s (persistent), connections/s (conns).
 	RatePerS float64 `json:"rate_per_s"`
 	// LatencyUS is send→delivery, except in persistent, where it is
-	// send→RECEIPT and ConsumeLatencyUS is send→delivery.
+	// send→RECEIPT and ConsumeLatencyUS is send→delivery, and in conns,
+	// where it is from dialling to CONNECTED (handshakes included).
 	LatencyUS        *latency `json:"latency_us"`
 	ConsumeLatencyUS *latency `json:"consume_latency_us,omitempty"`
 
@@ -196,10 +197,13 @@ func (r *result) writeText(w io.Writer) {
 			}
 		}
 	}
-	if l := r.LatencyUS; l != nil && r.Scenario != "conns" {
+	if l := r.LatencyUS; l != nil {
 		name := "latency"
-		if r.Scenario == "persistent" {
+		switch r.Scenario {
+		case "persistent":
 			name = "receipt"
+		case "conns":
+			name = "connect"
 		}
 		p("  %-9s µs p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f\n", name, l.P50, l.P90, l.P99, l.P999, l.Max)
 	}

@@ -60,6 +60,9 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 	cr.ConnectS = connectTime.Seconds()
 	cr.ConnectPerS = float64(cr.Opened) / connectTime.Seconds()
 	res.RatePerS = cr.ConnectPerS
+	b.mu.Lock()
+	res.LatencyUS = latencyOf(&b.dialHist)
+	b.mu.Unlock()
 	if cfg.pid > 0 {
 		if kib, err := procRSS(cfg.pid); err == nil {
 			cr.RSSAfterKiB = &kib
