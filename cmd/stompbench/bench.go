@@ -90,6 +90,7 @@ func (b *bench) spec() *dialSpec {
 		login:     c.login,
 		passcode:  c.passcode,
 		vhost:     c.vhost,
+		versions:  c.versions,
 		heartbeat: c.heartbeat,
 		writeBuf:  c.size + 512,
 		onError: func(_ *conn, msg string) {

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/stampede-mq/stampede/stomp"
 )
 
 // config is the parsed command line.
@@ -48,6 +50,7 @@ type config struct {
 	localAddrs   []netip.Addr
 	localAuto    bool
 	cpuProfile   string
+	versions     []string // accept-version, best last
 }
 
 // target is where the broker listens.
@@ -79,7 +82,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		fmt.Fprintf(stderr, "usage: stompbench -scenario %s -url URL [flags]\n\n", strings.Join(scenarios, "|"))
 		fs.PrintDefaults()
 	}
-	var local string
+	var local, versions string
 	fs.StringVar(&c.scenario, "scenario", "", "what to measure: "+strings.Join(scenarios, ", "))
 	fs.StringVar(&c.rawURL, "url", "ws://127.0.0.1:8080/ws", "broker: ws://HOST:PORT/PATH (STOMP over WebSocket) or tcp://HOST:PORT (plain STOMP)")
 	fs.StringVar(&c.login, "login", "guest", "CONNECT login")
@@ -108,6 +111,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.label, "label", "", "free text copied into the report, e.g. the broker's name")
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "after publishing stops, give up waiting for deliveries after this long without one")
 	fs.IntVar(&c.dialParallel, "dial-parallel", 32, "connections being set up at once")
+	fs.StringVar(&versions, "accept-version", "1.0,1.1,1.2", "STOMP versions offered in CONNECT (and as WebSocket subprotocols)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file, to see what it costs")
 	fs.StringVar(&local, "local-addrs", "auto", "comma-separated source addresses to spread connections over; "+
 		`"auto" spreads conns runs against 127.x over 127.0.0.1, 127.0.0.2, … (8000 each), so a per-address connection limit is not what gets measured; "" lets the kernel choose`)
@@ -137,6 +141,13 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		if err := checkLoopback(t.host); err != nil {
 			return nil, err
 		}
+	}
+	for v := range strings.SplitSeq(versions, ",") {
+		v = strings.TrimSpace(v)
+		if _, ok := stomp.ParseVersion(v); !ok {
+			return nil, usagef("-accept-version: %q is not 1.0, 1.1 or 1.2", v)
+		}
+		c.versions = append(c.versions, v)
 	}
 	switch local {
 	case "auto":

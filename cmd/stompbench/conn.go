@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +25,17 @@ var epoch = time.Now()
 
 func clock() int64 { return int64(time.Since(epoch)) }
 
-// wsSubprotocols are offered on the WebSocket handshake, best first.
-var wsSubprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
+// wsSubprotocols returns the WebSocket subprotocols for the STOMP
+// versions offered, best first.
+func wsSubprotocols(versions []string) []string {
+	var ps []string
+	for _, p := range []string{"v12.stomp", "v11.stomp", "v10.stomp"} {
+		if slices.Contains(versions, p[1:2]+"."+p[2:3]) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
 
 // bufConn sits under both transports. After the WebSocket handshake every
 // write lands in a buffer, so a publisher's batch of frames (still one
@@ -108,6 +118,7 @@ type dialSpec struct {
 	login     string
 	passcode  string
 	vhost     string
+	versions  []string      // accept-version
 	heartbeat time.Duration // offered both ways; 0 for none
 	local     net.Addr      // source address, or nil
 	idle      bool          // small buffers: thousands of these will mostly sit
@@ -172,7 +183,7 @@ func dial(ctx context.Context, s *dialSpec) (*conn, error) {
 	}
 	go c.readLoop(readBuf)
 
-	connect := stomp.New(stomp.CONNECT, "accept-version", "1.0,1.1,1.2", "host", s.vhost)
+	connect := stomp.New(stomp.CONNECT, "accept-version", strings.Join(s.versions, ","), "host", s.vhost)
 	if s.login != "" || s.passcode != "" {
 		connect.Add("login", s.login)
 		connect.Add("passcode", s.passcode)
@@ -205,7 +216,7 @@ func (c *conn) upgrade(ctx context.Context) error {
 	s := c.spec
 	wd := websocket.Dialer{
 		NetDialContext:  func(context.Context, string, string) (net.Conn, error) { return c.nc, nil },
-		Subprotocols:    wsSubprotocols,
+		Subprotocols:    wsSubprotocols(s.versions),
 		ReadBufferSize:  64 << 10,
 		WriteBufferSize: max(4<<10, s.writeBuf+1024),
 	}

@@ -196,3 +196,19 @@ func TestFailuresExitOne(t *testing.T) {
 		}
 	})
 }
+
+// Older versions ACK by message-id (and subscription in 1.1), and 1.0 has
+// only the cumulative client mode.
+func TestOlderVersions(t *testing.T) {
+	brk := startBroker(t)
+	for _, tt := range []struct{ version, url string }{{"1.1", brk.ws}, {"1.0", brk.tcp}} {
+		t.Run(tt.version, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"-scenario", "queue", "-url", tt.url, "-accept-version", tt.version, "-producers", "2", "-consumers", "2", "-rate", "1000"}, short...)
+			code, r, out := runTool(t, args...)
+			if code != 0 || r.StompVersion != tt.version || r.Consumed == 0 || r.Consumed != r.Published || r.Lost != 0 || r.Duplicated != 0 {
+				t.Errorf("exit %d, version %s, published %d, consumed %d, lost %d, dup %d\n%s", code, r.StompVersion, r.Published, r.Consumed, r.Lost, r.Duplicated, out)
+			}
+		})
+	}
+}
