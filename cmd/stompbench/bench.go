@@ -271,26 +271,20 @@ func (b *bench) showProgress(ctx context.Context) {
 }
 
 // heartbeats starts one goroutine that sends every connection's
-// heart-beats, rather than a timer per connection; it sends at half the
-// negotiated interval, so a pass over thousands of connections is never
+// heart-beats, rather than a timer per connection. It runs from before the
+// first dial, so connections opened early are not left silent while the
+// rest open, and it ticks at half the interval offered (the negotiated one
+// is never shorter), so a pass over thousands of connections is never
 // late. The returned function stops it and waits for it.
 func (b *bench) heartbeats(ctx context.Context) (stop func()) {
-	b.mu.Lock()
-	conns := append([]*conn(nil), b.conns...)
-	b.mu.Unlock()
-	var every time.Duration
-	for _, c := range conns {
-		if c.hbToServer > 0 && (every == 0 || c.hbToServer < every) {
-			every = c.hbToServer
-		}
-	}
-	if every == 0 {
+	every := b.cfg.heartbeat / 2
+	if every <= 0 {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(max(every/2, time.Millisecond))
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
@@ -298,6 +292,9 @@ func (b *bench) heartbeats(ctx context.Context) (stop func()) {
 				return
 			case <-t.C:
 			}
+			b.mu.Lock()
+			conns := b.conns
+			b.mu.Unlock()
 			for _, c := range conns {
 				if ctx.Err() != nil {
 					return

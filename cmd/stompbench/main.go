@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	start := time.Now()
+	stopBeats := b.heartbeats(ctx)
 	switch cfg.scenario {
 	case "fanout":
 		err = runFanout(ctx, b, res)
@@ -99,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "conns":
 		err = runConns(ctx, b, res)
 	}
+	stopBeats()
 	stopProgress()
 	progress.Wait()
 	stopAbort()

@@ -76,7 +76,7 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 		return errNoConnections
 	}
 
-	// Hold, with one goroutine sending every connection's heart-beats.
+	// Hold, while the heart-beat goroutine keeps every connection alive.
 	b.setPhase("hold")
 	b.setProgressLevel("alive", func() int64 {
 		var alive int64
@@ -89,9 +89,7 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 		}
 		return alive
 	})
-	stopBeats := b.heartbeats(ctx)
 	held := sleepUntil(ctx, clock()+int64(cfg.hold))
-	stopBeats()
 	res.setCPU(c0, b.sampleCPU(), time.Since(t0))
 	res.sampleRSS(cfg.pid)
 	if held != nil {

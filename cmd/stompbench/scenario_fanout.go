@@ -23,8 +23,6 @@ func runFanout(ctx context.Context, b *bench, res *result) error {
 		return errNoConnections
 	}
 	b.setProgress("delivered", func() int64 { return received(subs) })
-	stopBeats := b.heartbeats(ctx)
-	defer stopBeats()
 	b.publish(ctx, pubs, res)
 
 	// Every subscriber should get every message.
@@ -40,7 +38,6 @@ func runFanout(ctx context.Context, b *bench, res *result) error {
 		}
 		return true
 	})
-	stopBeats()
 	b.closeAll()
 
 	var hist histogram

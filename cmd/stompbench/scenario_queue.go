@@ -28,8 +28,6 @@ func runQueue(ctx context.Context, b *bench, res *result, persistent bool) error
 	} else {
 		b.setProgress("consumed", func() int64 { return received(cons) })
 	}
-	stopBeats := b.heartbeats(ctx)
-	defer stopBeats()
 	b.publish(ctx, pubs, res)
 
 	if persistent {
@@ -54,7 +52,6 @@ func runQueue(ctx context.Context, b *bench, res *result, persistent bool) error
 		return n
 	}()
 	b.drain(ctx, func() int64 { return received(cons) }, func() bool { return received(cons) >= want })
-	stopBeats()
 	b.closeAll()
 
 	var inWindow, rcptInWindow int64
