@@ -21,23 +21,25 @@ func destinationError(dest string, err error) error {
 	return errors.New(err.Error() + ": " + strconv.Quote(dest))
 }
 
-func (s *session) onSend(f *stomp.Frame) error {
+// onSend handles a SEND. Outside a transaction the message joins the
+// batch flushSends publishes, and batched is set.
+func (s *session) onSend(f *stomp.Frame) (batched bool, err error) {
 	dest, err := requireHeader(f, "destination")
 	if err != nil {
-		return err
+		return false, err
 	}
 	kind, err := parseDestination(dest, false)
 	if err != nil {
-		return destinationError(dest, err)
+		return false, destinationError(dest, err)
 	}
 	if kind != kindTempQueue {
 		if err := s.checkWrite(dest); err != nil {
-			return err
+			return false, err
 		}
 	}
 	tx, err := s.txFor(f)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if kind == kindTempQueue {
 		dest = s.tempQueue(dest).name
@@ -45,18 +47,63 @@ func (s *session) onSend(f *stomp.Frame) error {
 	s.msgsIn.Add(1)
 	m := newMessage(s.b.nextMessageID(), dest, f, time.Now())
 	if err := s.rewriteReplyTo(m); err != nil {
-		return err
+		return false, err
 	}
 	if tx != nil {
 		tx.actions = append(tx.actions, txAction{send: m})
-		return nil
+		return false, nil
 	}
 	if kind != kindTopic {
-		if err := s.b.queue(dest, true).waitForRoom(s.b.opts.SendBlockTimeout, s.writerDone); err != nil {
-			return err
+		if err := s.b.queue(dest, true).waitForRoom(m.persistent, s.b.opts.SendBlockTimeout, s.writerDone); err != nil {
+			return false, err
 		}
 	}
-	return s.b.publish([]*message{m})
+	s.sends = append(s.sends, pendingSend{m: m, receipt: f.Value("receipt")})
+	if len(s.sends) >= maxSendBatch {
+		return true, s.flushSends()
+	}
+	return true, nil
+}
+
+// pendingSend is a SEND accepted but not yet published, with the receipt
+// it asked for.
+type pendingSend struct {
+	m       *message
+	receipt string
+}
+
+// maxSendBatch bounds how many SENDs are published together.
+const maxSendBatch = 256
+
+// flushSends publishes the SENDs gathered from one read of the
+// connection, and then sends their receipts. Publishing them together
+// puts all their persistent messages in one store commit: a client that
+// keeps many receipted SENDs in flight is not held to one commit per
+// message. Order is kept: any other frame flushes the SENDs before it.
+func (s *session) flushSends() error {
+	if len(s.sends) == 0 {
+		return nil
+	}
+	ms := make([]*message, len(s.sends))
+	for i := range s.sends {
+		ms[i] = s.sends[i].m
+	}
+	err := s.b.publish(ms)
+	if err != nil {
+		receipt := s.sends[0].receipt
+		clear(s.sends)
+		s.sends = s.sends[:0]
+		s.fail(err.Error(), receipt)
+		return errStop
+	}
+	for i := range s.sends {
+		if r := s.sends[i].receipt; r != "" {
+			s.sendControl(stomp.New(stomp.RECEIPT, "receipt-id", r))
+		}
+	}
+	clear(s.sends)
+	s.sends = s.sends[:0]
+	return nil
 }
 
 // txFor returns the transaction a frame names, if any, checking that it

@@ -41,6 +41,7 @@ type session struct {
 	subNum    int
 	txs       map[string]*transaction
 	temps     map[string]*queue // by /temp-queue/NAME
+	sends     []pendingSend     // SENDs of the current read, see flushSends
 
 	start      time.Time
 	connected  atomic.Bool
@@ -163,7 +164,12 @@ func (s *session) readLoop() {
 		n, err := s.t.Read(*buf)
 		if n > 0 {
 			s.lastRead.Store(time.Now().UnixNano())
-			if ferr := s.dec.Feed((*buf)[:n], s.handle); ferr != nil {
+			ferr := s.dec.Feed((*buf)[:n], s.handle)
+			// SENDs before a decoding error are as good as any.
+			if serr := s.flushSends(); serr != nil {
+				return
+			}
+			if ferr != nil {
 				if ferr != errStop {
 					s.fail(ferr.Error(), s.dec.FailedReceipt())
 				}
@@ -244,10 +250,24 @@ func (s *session) handle(f *stomp.Frame) error {
 		}
 		return s.onConnect(f)
 	}
+	if _, inTx := f.Get("transaction"); f.Command != stomp.SEND || inTx {
+		if err := s.flushSends(); err != nil {
+			return err
+		}
+	}
 	var err error
 	switch f.Command {
 	case stomp.SEND:
-		err = s.onSend(f)
+		var batched bool
+		if batched, err = s.onSend(f); batched {
+			return err // its receipt comes with flushSends
+		}
+		if err != nil {
+			// The SENDs before it are good: publish them first.
+			if ferr := s.flushSends(); ferr != nil {
+				return ferr
+			}
+		}
 	case stomp.SUBSCRIBE:
 		err = s.onSubscribe(f)
 	case stomp.UNSUBSCRIBE:
