@@ -3,12 +3,14 @@ package subprotocol
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	gostomp "github.com/go-stomp/stomp/v3"
+	"github.com/gorilla/websocket"
 	"github.com/stampede-mq/stampede/broker"
 	"github.com/stampede-mq/stampede/stomp"
 )
@@ -209,6 +211,62 @@ func TestDialMessageKinds(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Fatalf("reads %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("read %d: %q binary=%v, want %q binary=%v", i, got[i].data, got[i].binary, want[i].data, want[i].binary)
+		}
+	}
+}
+
+// TestReadJoinsBufferedMessages checks that messages which have already
+// arrived are read together, so their frames are handled as one batch,
+// and that a read stops where the message kind changes.
+func TestReadJoinsBufferedMessages(t *testing.T) {
+	type read struct {
+		data   string
+		binary bool
+	}
+	reads := make(chan read, 100)
+	url := startWS(t, serverFunc(func(tr broker.Transport) {
+		ws := tr.(*wsTransport)
+		time.Sleep(200 * time.Millisecond) // let every message arrive
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := tr.Read(buf)
+			if n > 0 {
+				reads <- read{string(buf[:n]), ws.in.binary.Load()}
+			}
+			if err != nil {
+				break
+			}
+		}
+		close(reads)
+	}), WebSocketOptions{})
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	for i := range 50 {
+		m := fmt.Sprintf("SEND\ndestination:/queue/a\nn:%d\n\n\x00", i)
+		text.WriteString(m)
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.WriteMessage(websocket.BinaryMessage, []byte("SEND\n\n\xff\x00")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	conn.Close()
+	want := []read{{text.String(), false}, {"SEND\n\n\xff\x00", true}}
+	var got []read
+	for r := range reads {
+		got = append(got, r)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d reads, want %d: %+v", len(got), len(want), got)
 	}
 	for i := range want {
 		if got[i] != want[i] {

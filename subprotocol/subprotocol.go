@@ -37,37 +37,47 @@ const closeGrace = time.Second
 // message may be consulted from any goroutine.
 type msgReader struct {
 	conn   *websocket.Conn
-	cur    io.Reader // the message being read, nil between messages
-	err    error     // sticky: gorilla panics after many reads of a failed conn
-	binary atomic.Bool
+	more   func() bool // input is buffered: reading on will not block; nil: unknown
+	cur    io.Reader   // the message being read, nil between messages
+	curBin bool        // cur is a binary message
+	err    error       // sticky: gorilla panics after many reads of a failed conn
+	binary atomic.Bool // the kind of the bytes last returned
 }
 
+// Read fills p from as many messages as have arrived: it blocks only
+// until it has something, then goes on while more input is buffered, so
+// a client that sends many small messages at once is read (and its
+// frames handled) together. One read never mixes text and binary.
 func (m *msgReader) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	for m.err == nil {
+	n := 0
+	for m.err == nil && n < len(p) {
+		if n > 0 && (m.more == nil || !m.more()) {
+			break
+		}
 		if m.cur == nil {
 			kind, r, err := m.conn.NextReader()
 			if err != nil {
 				m.err = streamError(err)
 				break
 			}
-			m.binary.Store(kind == websocket.BinaryMessage)
-			m.cur = r
+			m.cur, m.curBin = r, kind == websocket.BinaryMessage
 		}
-		n, err := m.cur.Read(p)
-		if err == io.EOF {
-			m.cur = nil
-			if n == 0 {
-				continue // an empty message, or the end of one: go on to the next
-			}
-			return n, nil
+		if n == 0 {
+			m.binary.Store(m.curBin)
+		} else if m.curBin != m.binary.Load() {
+			break
 		}
-		if err != nil {
+		k, err := m.cur.Read(p[n:])
+		n += k
+		switch {
+		case err == io.EOF:
+			m.cur = nil // an empty message, or the end of one: go on to the next
+		case err != nil:
 			m.err = streamError(err)
 		}
-		return n, m.err
+	}
+	if n > 0 {
+		return n, nil // an error waits for the next call
 	}
 	return 0, m.err
 }

@@ -154,6 +154,9 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Authorization: bearerToken(r.Header.Get("Authorization")),
 		},
 	}
+	if t.ahead != nil {
+		t.in.more = func() bool { return t.br.Buffered() > 0 || t.ahead.buffered() }
+	}
 	// The session runs on a goroutine of its own and the handler returns,
 	// so the HTTP server's request state and the stack it grew while
 	// serving the handshake are freed instead of lasting as long as the
