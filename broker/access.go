@@ -83,18 +83,24 @@ func hostOf(addr string) string {
 }
 
 // waitForRoom blocks a producer while q is over its message or byte limit,
-// for at most timeout, or until done is closed. The caller holds no lock:
-// its connection is simply not read meanwhile, so TCP backpressure reaches
-// the client.
-func (q *queue) waitForRoom(timeout time.Duration, done <-chan struct{}) error {
+// or, for a message that is not persistent, while q holds too much that
+// cannot be paged out to the store; for at most timeout, or until done is
+// closed. The caller holds no lock: its connection is simply not read
+// meanwhile, so TCP backpressure reaches the client.
+func (q *queue) waitForRoom(persistent bool, timeout time.Duration, done <-chan struct{}) error {
 	maxMsgs, maxBytes := q.b.opts.MaxQueueMessages, q.b.opts.MaxQueueBytes
-	if maxMsgs <= 0 && maxBytes <= 0 {
+	maxTransient := q.b.opts.MaxTransientQueueBytes
+	if persistent || maxTransient < 0 {
+		maxTransient = 0
+	}
+	if maxMsgs <= 0 && maxBytes <= 0 && maxTransient <= 0 {
 		return nil
 	}
 	var timer *time.Timer
 	for {
 		q.mu.Lock()
-		full := (maxMsgs > 0 && q.depth+q.paged >= maxMsgs) || (maxBytes > 0 && q.totalBytes() >= maxBytes)
+		full := (maxMsgs > 0 && q.depth+q.paged >= maxMsgs) || (maxBytes > 0 && q.totalBytes() >= maxBytes) ||
+			(maxTransient > 0 && int64(q.transient) >= maxTransient)
 		if !full {
 			q.mu.Unlock()
 			return nil

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +136,24 @@ func TestFullQueueBlocksProducer(t *testing.T) {
 	if f.Value("receipt-id") != "r4" || time.Since(start) < 250*time.Millisecond {
 		t.Fatalf("ERROR %v after %v", f.Headers, time.Since(start))
 	}
+}
+
+// TestTransientBacklogHoldsProducer checks the default flow control on
+// non-persistent messages: past MaxTransientQueueBytes their producer
+// waits (and gets an ERROR once SendBlockTimeout passes), while a
+// persistent producer to the same queue is not held, since the store
+// takes its messages.
+func TestTransientBacklogHoldsProducer(t *testing.T) {
+	b := newBroker(t, Options{MaxTransientQueueBytes: 4 << 10, SendBlockTimeout: 300 * time.Millisecond})
+	c := connect(t, b)
+	body := strings.Repeat("x", 1024)
+	for i := range 4 {
+		c.sendBody(stomp.SEND, body, "destination", "/queue/backlog", "receipt", "t"+strconv.Itoa(i))
+		c.expectReceipt()
+	}
+	p := connect(t, b)
+	p.sendBody(stomp.SEND, body, "destination", "/queue/backlog", "persistent", "true", "receipt", "p")
+	p.expectReceipt()
+	c.sendBody(stomp.SEND, body, "destination", "/queue/backlog", "receipt", "late")
+	c.expectError("is full")
 }

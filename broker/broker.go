@@ -68,7 +68,12 @@ type Options struct {
 	// producer sending to a full queue waits up to SendBlockTimeout.
 	MaxQueueMessages int
 	MaxQueueBytes    int64
-	SendBlockTimeout time.Duration
+	// MaxTransientQueueBytes bounds the non-persistent messages a queue
+	// holds, which live only in memory: past it, producers of such
+	// messages wait as for a full queue (0: the default, 64 MiB;
+	// negative: unbounded).
+	MaxTransientQueueBytes int64
+	SendBlockTimeout       time.Duration
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -93,6 +98,8 @@ func DefaultOptions() Options {
 		MaxTransactions:      64,
 		MaxTransactionFrames: 10000,
 		SendBlockTimeout:     30 * time.Second,
+
+		MaxTransientQueueBytes: 64 << 20,
 	}
 }
 
@@ -123,6 +130,9 @@ func (o *Options) fill() {
 	setInt(&o.MaxTransactions, d.MaxTransactions)
 	setInt(&o.MaxTransactionFrames, d.MaxTransactionFrames)
 	setDur(&o.SendBlockTimeout, d.SendBlockTimeout)
+	if o.MaxTransientQueueBytes == 0 {
+		o.MaxTransientQueueBytes = d.MaxTransientQueueBytes
+	}
 	if o.HeartbeatGrace <= 0 {
 		o.HeartbeatGrace = d.HeartbeatGrace
 	}

@@ -76,6 +76,7 @@ type queue struct {
 	levels    [10][]*message // by priority, FIFO within a level
 	depth     int            // messages in levels
 	memBytes  int            // their approximate size
+	transient int            // the part of memBytes that is not persistent
 	consumers []*consumer
 	next      int // round-robin position
 	enqueued  uint64
@@ -125,6 +126,9 @@ func (q *queue) pushBack(m *message) {
 func (q *queue) held(m *message) {
 	q.depth++
 	q.memBytes += m.size()
+	if !m.persistent {
+		q.transient += m.size()
+	}
 	if m.seq != 0 {
 		q.maxSeq = max(q.maxSeq, m.seq)
 		if q.resident == nil {
@@ -210,6 +214,9 @@ func (q *queue) popFront() *message {
 			}
 			q.depth--
 			q.memBytes -= m.size()
+			if !m.persistent {
+				q.transient -= m.size()
+			}
 			q.freed()
 			return m
 		}

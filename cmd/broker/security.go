@@ -36,6 +36,7 @@ func (s *securityConfig) flags(fs *flag.FlagSet, o *broker.Options) {
 	fs.IntVar(&o.MaxTransactionFrames, "max-transaction-frames", o.MaxTransactionFrames, "most frames one transaction may hold")
 	fs.IntVar(&o.MaxQueueMessages, "max-queue-messages", o.MaxQueueMessages, "most messages a queue holds before producers wait; 0 means no limit")
 	fs.Int64Var(&o.MaxQueueBytes, "max-queue-bytes", o.MaxQueueBytes, "most bytes a queue holds before producers wait; 0 means no limit")
+	fs.Int64Var(&o.MaxTransientQueueBytes, "max-transient-queue-bytes", o.MaxTransientQueueBytes, "most bytes of non-persistent messages (which only memory holds) a queue keeps before their producers wait; negative means no limit")
 	fs.DurationVar(&o.SendBlockTimeout, "send-block-timeout", o.SendBlockTimeout, "how long a producer waits for room in a full queue before it gets an ERROR")
 	fs.DurationVar(&o.FailedLoginDelay, "failed-login-delay", o.FailedLoginDelay, "pause before a refused login's ERROR, to slow down password guessing")
 }
