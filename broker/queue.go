@@ -42,12 +42,18 @@ func findDelivery(ds []delivery, match func(*delivery) bool) int {
 	return -1
 }
 
-// removeSettled removes ds[i], or ds[:i+1] when cumulative, in place.
+// removeSettled removes ds[i], or ds[:i+1] when cumulative, moving
+// whichever side of i is shorter. Acks mostly settle the oldest delivery,
+// which then costs nothing, however many are outstanding.
 func removeSettled(ds []delivery, i int, cumulative bool) []delivery {
 	if cumulative {
-		n := copy(ds, ds[i+1:])
-		clear(ds[n:])
-		return ds[:n]
+		clear(ds[:i+1])
+		return ds[i+1:]
+	}
+	if i < len(ds)/2 {
+		copy(ds[1:i+1], ds[:i])
+		ds[0] = delivery{}
+		return ds[1:]
 	}
 	return slices.Delete(ds, i, i+1)
 }

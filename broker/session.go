@@ -35,6 +35,8 @@ type session struct {
 	version   stomp.Version
 	user      string
 	principal Principal // nil when no authentication is configured
+	// lastWritable is the destination principal last allowed a SEND to.
+	lastWritable string
 	clientID  string
 	subs      map[string]*subscription
 	subsByNum map[int]*subscription
