@@ -37,13 +37,13 @@ type session struct {
 	principal Principal // nil when no authentication is configured
 	// lastWritable is the destination principal last allowed a SEND to.
 	lastWritable string
-	clientID  string
-	subs      map[string]*subscription
-	subsByNum map[int]*subscription
-	subNum    int
-	txs       map[string]*transaction
-	temps     map[string]*queue // by /temp-queue/NAME
-	sends     []pendingSend     // SENDs of the current read, see flushSends
+	clientID     string
+	subs         map[string]*subscription
+	subsByNum    map[int]*subscription
+	subNum       int
+	txs          map[string]*transaction
+	temps        map[string]*queue // by /temp-queue/NAME
+	sends        []pendingSend     // SENDs of the current read, see flushSends
 
 	start      time.Time
 	connected  atomic.Bool
