@@ -102,6 +102,7 @@ done
 say "building stompbench, the broker and the helpers into $BIN"
 mkdir -p "$BIN"
 (cd "$repo" && go build -o "$BIN/summarize" ./tests/bench/summarize)
+rm -f "$BIN/stompbench"
 if [ -n "${STOMPBENCH:-}" ]; then
 	cp "$STOMPBENCH" "$BIN/stompbench"
 else
@@ -179,6 +180,7 @@ for s in $SCENARIOS; do
 			set -e
 			"$peers" stop "$b"
 			current=
+			"$peers" logs "$b" >"$RESULTS/$s.$b.r$r.broker.log" 2>&1 || true
 			if [ $rc -ne 0 ]; then
 				failures=$((failures + 1))
 				echo "compare.sh: stompbench exited $rc for $s on $b (round $r)" >&2

@@ -17,6 +17,7 @@
 #                               RabbitMQ, tcp for ActiveMQ and go-stomp)
 #   peers.sh check NAME         CONNECT plus a topic and a queue round trip on
 #                               every transport NAME offers
+#   peers.sh logs NAME          what NAME logged since it last started
 #   peers.sh status             which brokers are running
 #
 # NAME is stampede, rabbitmq, activemq or gostomp. Ports and paths come from
@@ -461,6 +462,18 @@ cmd_check() {
 	done
 }
 
+# cmd_logs prints what NAME logged since it was last started: its output
+# and, for RabbitMQ and ActiveMQ, their own log files.
+cmd_logs() {
+	check_name "$1"
+	local d=$BENCH_STATE/$1 f
+	for f in "$d/out.log" "$d"/log/*.log "$d/data/activemq.log"; do
+		[ -f "$f" ] || continue
+		echo "--- $f"
+		cat "$f"
+	done
+}
+
 cmd_status() {
 	local n
 	for n in $BROKERS; do
@@ -490,6 +503,7 @@ restart) [ $# -eq 1 ] || usage; cmd_stop "$1"; cmd_start "$1" ;;
 pid) [ $# -eq 1 ] || usage; cmd_pid "$1" ;;
 url) [ $# -ge 1 ] && [ $# -le 2 ] || usage; cmd_url "$@" ;;
 check) [ $# -eq 1 ] || usage; cmd_check "$1" ;;
+logs) [ $# -eq 1 ] || usage; cmd_logs "$1" ;;
 status) cmd_status ;;
 *) usage ;;
 esac
