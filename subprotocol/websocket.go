@@ -197,7 +197,9 @@ func negotiate(h http.Header) (proto string, versions []stomp.Version, ok bool) 
 			}
 			offered = true
 			if r := protoRank(tok); r > best {
-				best, proto = r, tok
+				// The constant, not tok: a substring would keep the
+				// request's header block alive as long as the connection.
+				best, proto = r, protoName(r)
 			}
 		}
 	}
@@ -213,6 +215,19 @@ func negotiate(h http.Header) (proto string, versions []stomp.Version, ok bool) 
 		versions = []stomp.Version{stomp.V10}
 	}
 	return proto, versions, best > 0
+}
+
+// protoName is the subprotocol of a rank protoRank gives.
+func protoName(rank int) string {
+	switch rank {
+	case 4:
+		return protoV12
+	case 3:
+		return protoV11
+	case 2:
+		return protoV10
+	}
+	return protoAny
 }
 
 // protoRank orders the known subprotocols, best highest; 0 is unknown.
