@@ -171,9 +171,9 @@ for s in $SCENARIOS; do
 			current=$b
 			"$peers" start "$b"
 			pid=$("$peers" pid "$b")
-			# shellcheck disable=SC2086 # $args is a list of flags
+			read -r -a argv <<<"$args"
 			set +e
-			timeout --kill-after=10 "$outer" "$BIN/stompbench" $args -url "$url" -pid "$pid" -label "$b" \
+			timeout --kill-after=10 "$outer" "$BIN/stompbench" "${argv[@]}" -url "$url" -pid "$pid" -label "$b" \
 				-warmup "$WARMUP" -duration "$DURATION" -json "$RESULTS/$json" \
 				2>&1 | tee "$RESULTS/$s.$b.r$r.log"
 			rc=${PIPESTATUS[0]}
@@ -181,7 +181,7 @@ for s in $SCENARIOS; do
 			"$peers" stop "$b"
 			current=
 			"$peers" logs "$b" >"$RESULTS/$s.$b.r$r.broker.log" 2>&1 || true
-			if [ $rc -ne 0 ]; then
+			if [ "$rc" -ne 0 ]; then
 				failures=$((failures + 1))
 				echo "compare.sh: stompbench exited $rc for $s on $b (round $r)" >&2
 			fi

@@ -289,10 +289,10 @@ EOF
 	# waits for the boot to finish.
 	local deadline=$((SECONDS + START_TIMEOUT))
 	until [ -s "$d/beam.pid" ]; do
-		[ $SECONDS -lt $deadline ] && alive "$(cat "$d/pid")" || {
+		if [ $SECONDS -ge $deadline ] || ! alive "$(cat "$d/pid")"; then
 			tail -30 "$d/out.log" >&2
 			die "rabbitmq did not start; log: $d/out.log"
-		}
+		fi
 		sleep 0.2
 	done
 	rabbitmqctl_ await_startup --timeout "$START_TIMEOUT" >/dev/null ||
@@ -501,7 +501,10 @@ start) [ $# -eq 1 ] || usage; cmd_start "$1" ;;
 stop) [ $# -eq 1 ] || usage; cmd_stop "$1" ;;
 restart) [ $# -eq 1 ] || usage; cmd_stop "$1"; cmd_start "$1" ;;
 pid) [ $# -eq 1 ] || usage; cmd_pid "$1" ;;
-url) [ $# -ge 1 ] && [ $# -le 2 ] || usage; cmd_url "$@" ;;
+url)
+	if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
+	cmd_url "$@"
+	;;
 check) [ $# -eq 1 ] || usage; cmd_check "$1" ;;
 logs) [ $# -eq 1 ] || usage; cmd_logs "$1" ;;
 status) cmd_status ;;
