@@ -8,9 +8,10 @@ import "sync"
 // subscriber, a queue stops dispatching to it until it drains).
 //
 // The write loop runs only while there is something to write: the push
-// that finds it stopped starts it, and it stops once the queue is empty.
-// So an idle connection has no writer goroutine, and at most one runs at
-// any time.
+// that finds it stopped starts it, and it stops once the queue has stayed
+// empty for a moment (writerLinger), which spares a steady trickle of
+// messages a new goroutine each. So an idle connection has no writer
+// goroutine, and at most one runs at any time.
 type outbox struct {
 	mu      sync.Mutex
 	frames  []Outbound
@@ -19,12 +20,14 @@ type outbox struct {
 	max     int
 	closing bool // no more pushes; the write loop ends once flushed
 	running bool // a write loop is running
+	waiting bool // it waits on notify for work before it stops
 	waiters map[*queue]struct{}
-	start   func() // starts a write loop
+	start   func()        // starts a write loop
+	notify  chan struct{} // capacity 1: wakes a waiting write loop
 }
 
 func newOutbox(max int, start func()) *outbox {
-	return &outbox{max: max, start: start}
+	return &outbox{max: max, start: start, notify: make(chan struct{}, 1)}
 }
 
 // push queues a frame unless the queue is over its byte bound. Control
@@ -42,13 +45,20 @@ func (o *outbox) push(f Outbound, force bool) bool {
 	return true
 }
 
-// startLocked starts the write loop unless it runs, and unlocks o.
+// startLocked starts the write loop unless it runs, wakes it if it
+// waits, and unlocks o.
 func (o *outbox) startLocked() {
-	start := !o.running
-	o.running = true
+	start, wake := !o.running, o.waiting
+	o.running, o.waiting = true, false
 	o.mu.Unlock()
-	if start {
+	switch {
+	case start:
 		o.start()
+	case wake:
+		select {
+		case o.notify <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -89,9 +99,8 @@ func (o *outbox) closeAfter(last *Outbound) bool {
 }
 
 // take hands the write loop everything queued. With nothing queued, the
-// loop is done: done is set when the outbox is closing (the loop closes
-// the transport), idle when it is not (the loop stops; the next push
-// starts another).
+// loop is done when the outbox is closing (done: it closes the transport),
+// and otherwise waits (idle: for notify, then stop).
 func (o *outbox) take() (frames []Outbound, done, idle bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -102,11 +111,24 @@ func (o *outbox) take() (frames []Outbound, done, idle bool) {
 	if o.closing {
 		return nil, true, false
 	}
-	o.running = false
+	o.waiting = true
+	return nil, false, true
+}
+
+// stop ends a waiting write loop, unless work has come meanwhile: it
+// reports whether the loop must end.
+func (o *outbox) stop() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.frames) > 0 || o.closing {
+		o.waiting = false
+		return false
+	}
+	o.running, o.waiting = false, false
 	if cap(o.frames) > idleFrames {
 		o.frames = nil // a burst's backlog need not stay allocated
 	}
-	return nil, false, true
+	return true
 }
 
 // idleFrames is the queue capacity an idle connection keeps.

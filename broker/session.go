@@ -222,6 +222,16 @@ func (s *session) fail(msg, receiptID string) bool {
 	if !s.out.closeAfter(&ob) {
 		return false
 	}
+	// What is queued ahead of the ERROR gets a little while to go out; a
+	// client that takes nothing (a stalled slow consumer) is cut off then
+	// rather than when a write finally times out.
+	time.AfterFunc(failGrace, func() {
+		select {
+		case <-s.writerDone:
+		default:
+			s.t.Close()
+		}
+	})
 	s.b.stats.framesOut[commandIndex(stomp.ERROR)].Add(1)
 	s.b.log.Info("closing connection with ERROR", "conn", s.id, "remote", s.info.RemoteAddr, "message", msg)
 	return true
@@ -443,14 +453,32 @@ func (s *session) writeLoop() {
 			s.closeTransport()
 		}
 	}()
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for {
 		batch, done, idle := s.out.take()
 		switch {
-		case idle:
-			return
 		case done:
 			s.closeTransport()
 			return
+		case idle:
+			if linger == nil {
+				linger = time.NewTimer(writerLinger)
+			} else {
+				linger.Reset(writerLinger)
+			}
+			select {
+			case <-s.out.notify:
+			case <-linger.C:
+				if s.out.stop() {
+					return
+				}
+			}
+			continue
 		}
 		if err := s.t.WriteFrames(batch); err != nil {
 			s.out.abandon()
@@ -463,6 +491,13 @@ func (s *session) writeLoop() {
 		}
 	}
 }
+
+// failGrace is how long a failed session's output may take to go out.
+const failGrace = 5 * time.Second
+
+// writerLinger is how long a write loop with nothing to send waits for
+// more before it ends.
+const writerLinger = 20 * time.Millisecond
 
 // closeTransport ends the connection; only the write loop that finds the
 // outbox closed (or breaks it) calls it, once.
