@@ -24,14 +24,26 @@ const (
 // writeChunk is about how much one write deadline covers; see WriteFrames.
 const writeChunk = 1 << 20
 
+// TCPOptions configures ServeTCP. The zero value logs nothing and uses
+// DefaultWriteTimeout.
+type TCPOptions struct {
+	// Logger receives accept failures and session panics; nil discards them.
+	Logger *slog.Logger
+	// WriteTimeout bounds a write to a client that takes nothing; zero
+	// means DefaultWriteTimeout and a negative value means no limit.
+	WriteTimeout time.Duration
+}
+
 // ServeTCP accepts plain STOMP connections (also STOMP over TLS, when ln is
 // a TLS listener) and serves each on its own goroutine with srv. It returns
 // nil once ln is closed, or the first error that is not temporary. Sessions
 // already running are left to srv to end.
-func ServeTCP(ln net.Listener, srv Server, logger *slog.Logger) error {
+func ServeTCP(ln net.Listener, srv Server, opts TCPOptions) error {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	timeout := writeTimeout(opts.WriteTimeout)
 	// Shared by this listener's connections that cannot use writev.
 	pool := &sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 	var delay time.Duration
@@ -50,7 +62,9 @@ func ServeTCP(ln net.Listener, srv Server, logger *slog.Logger) error {
 			return err
 		}
 		delay = 0
-		go serveTCPConn(newTCPTransport(c, pool), srv, logger)
+		t := newTCPTransport(c, pool)
+		t.deadline.timeout = timeout
+		go serveTCPConn(t, srv, logger)
 	}
 }
 
@@ -73,9 +87,9 @@ func serveTCPConn(t *tcpTransport, srv Server, logger *slog.Logger) {
 
 // tcpTransport is a broker.Transport over a stream socket.
 type tcpTransport struct {
-	conn         net.Conn
-	info         broker.ConnInfo
-	writeTimeout time.Duration
+	conn     net.Conn
+	info     broker.ConnInfo
+	deadline lazyDeadline // for writes; no limit when its timeout is 0
 
 	// Writer side, used only by the session's write loop.
 	writev bool        // conn gathers net.Buffers in one system call
@@ -87,10 +101,10 @@ type tcpTransport struct {
 
 func newTCPTransport(c net.Conn, pool *sync.Pool) *tcpTransport {
 	t := &tcpTransport{
-		conn:         c,
-		writeTimeout: DefaultWriteTimeout,
-		pool:         pool,
-		info:         broker.ConnInfo{Transport: "tcp", RemoteAddr: c.RemoteAddr().String()},
+		conn:     c,
+		deadline: lazyDeadline{timeout: DefaultWriteTimeout},
+		pool:     pool,
+		info:     broker.ConnInfo{Transport: "tcp", RemoteAddr: c.RemoteAddr().String()},
 	}
 	switch c.(type) {
 	case *net.TCPConn, *net.UnixConn:
@@ -141,9 +155,11 @@ func (t *tcpTransport) WriteFrames(frames []broker.Outbound) error {
 }
 
 func (t *tcpTransport) writeChunk(frames []broker.Outbound) error {
-	if t.writeTimeout > 0 {
-		if err := t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
-			return err
+	if t.deadline.timeout > 0 {
+		if at, moved := t.deadline.next(); moved {
+			if err := t.conn.SetWriteDeadline(at); err != nil {
+				return err
+			}
 		}
 	}
 	if !t.writev {

@@ -38,7 +38,7 @@ func fanoutServer(infos chan<- broker.ConnInfo) Server {
 func serveTCP(t *testing.T, ln net.Listener, srv Server) {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- ServeTCP(ln, srv, nil) }()
+	go func() { done <- ServeTCP(ln, srv, TCPOptions{}) }()
 	t.Cleanup(func() {
 		ln.Close()
 		select {
@@ -178,14 +178,14 @@ func TestServeTCPErrors(t *testing.T) {
 		ln := newPipeListener()
 		boom := errors.New("boom")
 		ln.errs <- boom
-		if err := ServeTCP(ln, fanoutServer(nil), nil); err != boom {
+		if err := ServeTCP(ln, fanoutServer(nil), TCPOptions{}); err != boom {
 			t.Errorf("ServeTCP returned %v, want %v", err, boom)
 		}
 	})
 	t.Run("closed listener", func(t *testing.T) {
 		ln := newPipeListener()
 		ln.Close()
-		if err := ServeTCP(ln, fanoutServer(nil), nil); err != nil {
+		if err := ServeTCP(ln, fanoutServer(nil), TCPOptions{}); err != nil {
 			t.Errorf("ServeTCP returned %v, want nil", err)
 		}
 	})

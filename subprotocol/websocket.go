@@ -144,6 +144,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		br:           hj.br,
 		coalesce:     h.coalesce,
 		writeTimeout: h.writeTimeout,
+		deadline:     lazyDeadline{timeout: h.writeTimeout},
 		info: broker.ConnInfo{
 			Transport:   "ws",
 			Subprotocol: proto,
@@ -309,6 +310,7 @@ type wsTransport struct {
 	br           *bufio.Reader  // conn's own buffer, over ahead
 	coalesce     bool
 	writeTimeout time.Duration
+	deadline     lazyDeadline // of writeTimeout
 	info         broker.ConnInfo
 
 	closed atomic.Bool
@@ -363,10 +365,12 @@ func (t *wsTransport) kind(f *broker.Outbound) int {
 // writeMessage sends frames as one message.
 func (t *wsTransport) writeMessage(kind int, frames []broker.Outbound) error {
 	if t.writeTimeout > 0 {
-		// Per message, so a long batch to a slow but live peer is
-		// judged by progress, not total size.
-		if err := t.conn.SetWriteDeadline(time.Now().Add(t.writeTimeout)); err != nil {
-			return err
+		// Kept ahead as messages go out, so a long batch to a slow but
+		// live peer is judged by progress, not total size.
+		if at, moved := t.deadline.next(); moved {
+			if err := t.conn.SetWriteDeadline(at); err != nil {
+				return err
+			}
 		}
 	}
 	w, err := t.conn.NextWriter(kind)

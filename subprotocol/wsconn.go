@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 )
 
 // A WebSocket connection keeps only a small read buffer of its own (for
@@ -53,6 +54,20 @@ type readAheadConn struct {
 	buf  *[]byte
 	r, w int
 	err  error // from the read that filled buf, returned once it is consumed
+
+	writeDeadline time.Time // as last set on the socket
+}
+
+// SetWriteDeadline passes a deadline on to the socket only when it
+// changed. Gorilla sets its deadline before every frame it writes; the
+// transport moves that deadline only now and then (see lazyDeadline),
+// which spares the runtime a timer update per message.
+func (c *readAheadConn) SetWriteDeadline(t time.Time) error {
+	if t.Equal(c.writeDeadline) {
+		return nil
+	}
+	c.writeDeadline = t
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *readAheadConn) Read(p []byte) (int, error) {
@@ -92,4 +107,23 @@ func (c *readAheadConn) waitReadable() error {
 		return nil
 	}
 	return waitReadable(c.Conn)
+}
+
+// lazyDeadline keeps a write deadline at least half the timeout ahead,
+// moving it only when less is left: a write may then block between half
+// the timeout and the whole of it, and the deadline is not reset for
+// every message.
+type lazyDeadline struct {
+	timeout time.Duration
+	at      time.Time
+}
+
+// next returns the deadline to set and whether it moved.
+func (d *lazyDeadline) next() (time.Time, bool) {
+	now := time.Now()
+	if d.at.Sub(now) > d.timeout/2 {
+		return d.at, false
+	}
+	d.at = now.Add(d.timeout)
+	return d.at, true
 }

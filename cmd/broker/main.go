@@ -154,7 +154,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer sec.handleHangup()()
 	fmt.Fprintf(stdout, "Stampede is running.\n  STOMP over WebSocket: %s\n", sec.scheme("ws://", "wss://")+displayAddr(httpLn.Addr())+"/ws")
 	if stompLn != nil {
-		go func() { errc <- subprotocol.ServeTCP(stompLn, b, log) }()
+		go func() {
+			errc <- subprotocol.ServeTCP(stompLn, b, subprotocol.TCPOptions{Logger: log, WriteTimeout: cfg.WriteTimeout})
+		}()
 		fmt.Fprintf(stdout, "  %-22s%s\n", sec.scheme("STOMP over TCP:", "STOMP over TLS:"), sec.scheme("tcp://", "stomp+ssl://")+displayAddr(stompLn.Addr()))
 	}
 	fmt.Fprintf(stdout, "  STOMP over SockJS:    %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/sockjs")

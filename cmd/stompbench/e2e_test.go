@@ -42,7 +42,7 @@ func startBroker(t *testing.T) *testBroker {
 	srv := &http.Server{Handler: mux}
 	httpDone, tcpDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(httpDone); srv.Serve(httpLn) }()
-	go func() { defer close(tcpDone); subprotocol.ServeTCP(tcpLn, b, nil) }()
+	go func() { defer close(tcpDone); subprotocol.ServeTCP(tcpLn, b, subprotocol.TCPOptions{}) }()
 	t.Cleanup(func() {
 		tcpLn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
