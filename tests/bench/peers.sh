@@ -100,6 +100,14 @@ cmd_install() {
 	# Our own runs read $BENCH_STATE/rabbitmq/enabled_plugins; this also
 	# enables Web-STOMP for the packaged node, offline (no node running).
 	as_root /usr/sbin/rabbitmq-plugins enable --offline rabbitmq_web_stomp >/dev/null
+	# Where systemd runs, the packages start their own services, and the
+	# packaged RabbitMQ with STOMP enabled would hold 61613 and 15674.
+	local svc
+	for svc in rabbitmq-server activemq; do
+		if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+			note "the packaged $svc service is running and may hold the ports used here; stop it with: systemctl stop $svc"
+		fi
+	done
 }
 
 # cmd_src prints the source tree the broker is built from: the working
