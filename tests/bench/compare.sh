@@ -40,6 +40,13 @@ CONNS=${CONNS:-15000}
 HOLD=${HOLD:-10s}
 PREFETCH=${PREFETCH:-1000}
 export BENCH_STATE=${BENCH_STATE:-/tmp/stompbench-peers}
+# REV=HEAD names a commit once, so the build and env.txt agree even if HEAD
+# moves during the run.
+if [ -n "${REV:-}" ]; then
+	REV_NAME=$REV
+	REV=$(git -C "$repo" rev-parse --verify "$REV^{commit}")
+	export REV
+fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 RESULTS=${RESULTS:-$here/results/$stamp}
 BIN=$BENCH_STATE/bin
@@ -133,7 +140,7 @@ mkdir -p "$RESULTS"
 {
 	echo "date: $stamp"
 	if [ -n "${REV:-}" ]; then
-		echo "commit: $(git -C "$repo" rev-parse "$REV") (REV=$REV)"
+		echo "commit: $REV (REV=$REV_NAME)"
 	else
 		echo "commit: $(git -C "$repo" rev-parse HEAD)$(git -C "$repo" diff --quiet HEAD -- . 2>/dev/null || echo ' plus uncommitted changes in the working tree')"
 	fi

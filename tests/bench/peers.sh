@@ -227,7 +227,7 @@ wait_ready() {
 }
 
 # spawn NAME NOFILE CMD... starts CMD in its own session with its output
-# in $BENCH_STATE/NAME/log and records its PID.
+# in $BENCH_STATE/NAME/out.log and records its PID.
 spawn() {
 	local name=$1 nofile=$2
 	shift 2
