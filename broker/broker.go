@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"slices"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,10 @@ type Options struct {
 	// producer sending to a full queue waits up to SendBlockTimeout.
 	MaxQueueMessages int
 	MaxQueueBytes    int64
+	// SlowConsumerTimeout is how long a topic subscriber may keep its
+	// publishers waiting for it to take what it was sent before it is
+	// disconnected as too slow.
+	SlowConsumerTimeout time.Duration
 	// MaxTransientQueueBytes bounds the non-persistent messages a queue
 	// holds, which live only in memory: past it, producers of such
 	// messages wait as for a full queue (0: the default, 64 MiB;
@@ -100,6 +105,7 @@ func DefaultOptions() Options {
 		SendBlockTimeout:     30 * time.Second,
 
 		MaxTransientQueueBytes: 64 << 20,
+		SlowConsumerTimeout:    2 * time.Second,
 	}
 }
 
@@ -130,6 +136,7 @@ func (o *Options) fill() {
 	setInt(&o.MaxTransactions, d.MaxTransactions)
 	setInt(&o.MaxTransactionFrames, d.MaxTransactionFrames)
 	setDur(&o.SendBlockTimeout, d.SendBlockTimeout)
+	setDur(&o.SlowConsumerTimeout, d.SlowConsumerTimeout)
 	if o.MaxTransientQueueBytes == 0 {
 		o.MaxTransientQueueBytes = d.MaxTransientQueueBytes
 	}
@@ -307,7 +314,13 @@ var ErrStoreFull = errors.New("message store is full")
 // fan them out to live subscribers and to durable subscriptions' queues.
 // Every persistent copy that a queue will hold is stored first, so a
 // receipt sent after publish returns means the message is safe.
-func (b *Broker) publish(ms []*message) error {
+func (b *Broker) publish(ms []*message) error { return b.publishFrom(nil, ms) }
+
+// publishFrom is publish on behalf of a client session, which is held
+// back while a topic subscriber it has just delivered to is congested
+// (see awaitSubscribers): a publisher goes no faster than its
+// subscribers take its messages.
+func (b *Broker) publishFrom(from *session, ms []*message) error {
 	now := time.Now().UnixMilli()
 	type route struct {
 		m      *message
@@ -350,7 +363,7 @@ func (b *Broker) publish(ms []*message) error {
 			c.seq = recs[i].Seq
 		}
 	}
-	var subs []*topicSub
+	var subs, congested []*topicSub
 	for _, r := range routes {
 		m := r.m
 		b.stats.published.Add(1)
@@ -369,17 +382,51 @@ func (b *Broker) publish(ms []*message) error {
 		}
 		subs = b.topics.match(m.destination, subs[:0])
 		for _, sub := range subs {
-			if sub.deliver(m) {
+			ok, backlog := sub.deliver(m)
+			if ok {
 				b.stats.delivered.Add(1)
 				ts.delivered.Add(1)
+				if from != nil && sub.s != from && backlog >= b.opts.MaxOutboundBytes/congestedPart && !slices.Contains(congested, sub) {
+					congested = append(congested, sub)
+				}
 				continue
 			}
-			if sub.s.fail("slow consumer: subscription "+sub.id+" cannot keep up", "") {
-				b.stats.slowConsumers.Add(1)
-			}
+			b.dropSlow(sub)
 		}
 	}
+	if len(congested) > 0 {
+		from.awaitSubscribers(congested)
+	}
 	return nil
+}
+
+// dropSlow disconnects a topic subscriber that cannot keep up.
+func (b *Broker) dropSlow(sub *topicSub) {
+	if sub.s.fail("slow consumer: subscription "+sub.id+" cannot keep up", "") {
+		b.stats.slowConsumers.Add(1)
+	}
+}
+
+// A topic subscriber is congested once its outbound queue holds more than
+// 1/congestedPart of MaxOutboundBytes, and relieved when it is down to
+// 1/relievedPart.
+const (
+	congestedPart = 4
+	relievedPart  = 8
+)
+
+// awaitSubscribers holds the publishing session s until each congested
+// subscriber's outbound queue is down to its relieved level. One that
+// stays congested for SlowConsumerTimeout is disconnected as too slow, so
+// a stalled client holds its publishers back only that long.
+func (s *session) awaitSubscribers(congested []*topicSub) {
+	deadline := time.NewTimer(s.b.opts.SlowConsumerTimeout)
+	defer deadline.Stop()
+	for _, sub := range congested {
+		if !sub.s.out.waitBelow(s.b.opts.MaxOutboundBytes/relievedPart, deadline.C, s.writerDone) {
+			s.b.dropSlow(sub)
+		}
+	}
 }
 
 func (m *message) record() *store.Record {

@@ -88,7 +88,7 @@ func (s *session) flushSends() error {
 	for i := range s.sends {
 		ms[i] = s.sends[i].m
 	}
-	err := s.b.publish(ms)
+	err := s.b.publishFrom(s, ms)
 	if err != nil {
 		receipt := s.sends[0].receipt
 		clear(s.sends)
@@ -448,7 +448,7 @@ func (s *session) onTransaction(f *stomp.Frame) error {
 	if f.Command == stomp.ABORT {
 		return nil
 	}
-	if err := tx.commit(s.b); err != nil {
+	if err := tx.commit(s); err != nil {
 		return err
 	}
 	s.durableReceipt(f)

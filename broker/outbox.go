@@ -1,6 +1,9 @@
 package broker
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // outbox is a connection's bounded outbound queue. Any goroutine may push;
 // only the write loop takes. It never blocks a publisher: a push that does
@@ -24,6 +27,7 @@ type outbox struct {
 	waiters map[*queue]struct{}
 	start   func()        // starts a write loop
 	notify  chan struct{} // capacity 1: wakes a waiting write loop
+	drained chan struct{} // closed when bytes fall to max/relievedPart
 }
 
 func newOutbox(max int, start func()) *outbox {
@@ -43,6 +47,53 @@ func (o *outbox) push(f Outbound, force bool) bool {
 	o.bytes += f.Len()
 	o.startLocked()
 	return true
+}
+
+// pushBacklog is push without force that also returns the bytes queued.
+func (o *outbox) pushBacklog(f Outbound) (ok bool, backlog int) {
+	o.mu.Lock()
+	if o.closing || (o.bytes+f.Len() > o.max && o.bytes > 0) {
+		o.mu.Unlock()
+		return false, 0
+	}
+	o.frames = append(o.frames, f)
+	o.bytes += f.Len()
+	backlog = o.bytes
+	o.startLocked()
+	return true, backlog
+}
+
+// waitBelow waits until at most low bytes are queued, the outbox closes or
+// cancel is closed, and reports true; or until timeout fires, and
+// reports false.
+func (o *outbox) waitBelow(low int, timeout <-chan time.Time, cancel <-chan struct{}) bool {
+	for {
+		o.mu.Lock()
+		if o.bytes <= low || o.closing {
+			o.mu.Unlock()
+			return true
+		}
+		if o.drained == nil {
+			o.drained = make(chan struct{})
+		}
+		drained := o.drained
+		o.mu.Unlock()
+		select {
+		case <-drained:
+		case <-cancel:
+			return true
+		case <-timeout:
+			return false
+		}
+	}
+}
+
+// wakeDrainedLocked releases waitBelow's waiters to look again.
+func (o *outbox) wakeDrainedLocked() {
+	if o.drained != nil {
+		close(o.drained)
+		o.drained = nil
+	}
 }
 
 // startLocked starts the write loop unless it runs, wakes it if it
@@ -94,6 +145,7 @@ func (o *outbox) closeAfter(last *Outbound) bool {
 		o.bytes += last.Len()
 	}
 	o.closing = true
+	o.wakeDrainedLocked()
 	o.startLocked()
 	return true
 }
@@ -143,6 +195,7 @@ func (o *outbox) abandon() {
 	clear(o.frames)
 	o.frames, o.spare = nil, nil
 	o.bytes = 0
+	o.wakeDrainedLocked()
 }
 
 // written takes back a batch from take once it has been sent, releases
@@ -159,6 +212,9 @@ func (o *outbox) written(batch []Outbound) []*queue {
 		o.spare = batch[:0]
 	}
 	o.bytes -= n
+	if o.bytes <= o.max/relievedPart {
+		o.wakeDrainedLocked()
+	}
 	if len(o.waiters) == 0 || o.bytes >= o.max {
 		return nil
 	}

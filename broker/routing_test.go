@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -347,6 +348,42 @@ func TestSlowTopicSubscriberIsDisconnected(t *testing.T) {
 		}
 	}
 	slow.expectClosed()
+}
+
+// TestTopicPublisherIsPacedBySubscriber checks topic flow control: a
+// subscriber that stops reading for a while (less than the slow-consumer
+// timeout) holds its publisher back instead of losing messages, and gets
+// every one of them once it reads again.
+func TestTopicPublisherIsPacedBySubscriber(t *testing.T) {
+	b := newBroker(t, Options{MaxOutboundBytes: 64 << 10, SlowConsumerTimeout: 10 * time.Second})
+	sub := connect(t, b)
+	subscribe(sub, "id", "s", "destination", "/topic/paced")
+	sub.ft.block = make(chan struct{})
+	pub := connect(t, b)
+	body := strings.Repeat("x", 8<<10)
+	const n = 200 // 1.6 MiB through a 64 KiB outbound queue
+	unblocked := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		unblocked <- time.Now()
+		close(sub.ft.block)
+	}()
+	for i := range n {
+		publish(pub, "/topic/paced", body, "n", strconv.Itoa(i))
+	}
+	done := time.Now()
+	if at := <-unblocked; done.Before(at) {
+		t.Fatal("all messages were published while the subscriber read nothing")
+	}
+	for i := range n {
+		m := sub.next(3 * time.Second)
+		if m == nil || m.Command != stomp.MESSAGE || m.Value("n") != strconv.Itoa(i) {
+			t.Fatalf("message %d: got %v", i, m)
+		}
+	}
+	if got := b.Stats().SlowConsumers; got != 0 {
+		t.Fatalf("%d subscribers dropped as slow", got)
+	}
 }
 
 // connOutbox reports the bytes queued for this client's session.

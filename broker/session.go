@@ -83,13 +83,13 @@ type txAction struct {
 
 // commit carries out the actions in order. Consecutive SENDs are
 // published together, so their persistent messages share one store write.
-func (tx *transaction) commit(b *Broker) error {
+func (tx *transaction) commit(s *session) error {
 	var batch []*message
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := b.publish(batch)
+		err := s.b.publishFrom(s, batch)
 		batch = nil
 		return err
 	}

@@ -120,14 +120,15 @@ func matchWords(pattern, name []string) bool {
 }
 
 // deliver hands a published message to this subscription. It reports
-// false when the subscriber cannot keep up.
-func (sub *topicSub) deliver(m *message) bool {
+// false when the subscriber cannot keep up, and otherwise the bytes its
+// connection has queued.
+func (sub *topicSub) deliver(m *message) (ok bool, backlog int) {
 	ackID := ""
 	if sub.mode != ackAuto {
 		sub.mu.Lock()
 		if len(sub.pending) >= sub.prefetch {
 			sub.mu.Unlock()
-			return false
+			return false, 0
 		}
 		sub.ackSeq++
 		ackID = makeAckID(sub.num, sub.ackSeq)
@@ -135,11 +136,11 @@ func (sub *topicSub) deliver(m *message) bool {
 		sub.mu.Unlock()
 	}
 	head := appendMessageHead(nil, m, sub.s.version, sub.id, ackID, false)
-	if !sub.s.out.push(Outbound{Head: head, Body: m.wire, Binary: m.binary}, false) {
-		return false
+	ok, backlog = sub.s.out.pushBacklog(Outbound{Head: head, Body: m.wire, Binary: m.binary})
+	if ok {
+		sub.s.msgsOut.Add(1)
 	}
-	sub.s.msgsOut.Add(1)
-	return true
+	return ok, backlog
 }
 
 // settle acks or nacks pending deliveries. Topic messages are not
