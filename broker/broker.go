@@ -5,11 +5,11 @@
 package broker
 
 import (
-	"slices"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
