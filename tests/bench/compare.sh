@@ -176,8 +176,16 @@ for s in $SCENARIOS; do
 			json=$s.$b.r$r.json
 			say "$s, round $r/$ROUNDS: $b at $url"
 			current=$b
-			"$peers" start "$b"
-			pid=$("$peers" pid "$b")
+			if ! "$peers" start "$b" || ! pid=$("$peers" pid "$b"); then
+				# Recorded as a failed run (exit 125); the others go on.
+				"$peers" stop "$b" || true
+				current=
+				"$peers" logs "$b" >"$RESULTS/$s.$b.r$r.broker.log" 2>&1 || true
+				echo "compare.sh: $b did not start for $s (round $r); see $s.$b.r$r.broker.log" >&2
+				failures=$((failures + 1))
+				printf '%s\t%s\t%s\t%s\t%s\n' "$s" "$b" "$r" 125 "$json" >>"$RESULTS/runs.tsv"
+				continue
+			fi
 			read -r -a argv <<<"$args"
 			set +e
 			timeout --kill-after=10 "$outer" "$BIN/stompbench" "${argv[@]}" -url "$url" -pid "$pid" -label "$b" \

@@ -401,9 +401,15 @@ cmd_start() {
 		die "$1 is already running (PID $(cmd_pid "$1")); stop it first"
 	fi
 	need_bin stompcheck
-	local a
+	local a lo hi
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=
 	for a in $(listen_addrs "$1"); do
 		port_free "$a" || die "$a is taken by another process; pick another port (see peers.sh's header)"
+		# The conns scenario's 15,000 client sockets take ephemeral ports;
+		# a listen port among them may be in use when the broker binds.
+		if [ -n "$lo" ] && [ "${a##*:}" -ge "$lo" ] && [ "${a##*:}" -le "$hi" ]; then
+			note "warning: $a is in the ephemeral port range $lo-$hi; after a run with many connections the broker may fail to bind it"
+		fi
 	done
 	"start_$1"
 	if ! wait_ready "$1"; then
