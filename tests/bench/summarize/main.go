@@ -207,7 +207,10 @@ func values(runs []run, key, broker, metric string) (vals, failed []float64, n i
 		switch {
 		case err != nil:
 		case r.exit != 0:
-			failed = append(failed, v)
+			// A failed run's zero means it never got to measure.
+			if v != 0 {
+				failed = append(failed, v)
+			}
 		default:
 			vals = append(vals, v)
 		}
