@@ -51,6 +51,10 @@ type config struct {
 	localAuto    bool
 	cpuProfile   string
 	versions     []string // accept-version, best last
+	// noSubReceipt: the broker does not answer a SUBSCRIBE's receipt
+	// (go-stomp's server), so subscriptions are given subSettle instead.
+	noSubReceipt bool
+	subSettle    time.Duration
 }
 
 // target is where the broker listens.
@@ -112,6 +116,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "after publishing stops, give up waiting for deliveries after this long without one")
 	fs.IntVar(&c.dialParallel, "dial-parallel", 32, "connections being set up at once")
 	fs.StringVar(&versions, "accept-version", "1.0,1.1,1.2", "STOMP versions offered in CONNECT (and as WebSocket subprotocols)")
+	subReceipt := true
+	fs.BoolVar(&subReceipt, "subscribe-receipt", true, "confirm each SUBSCRIBE with a RECEIPT; false for a broker that sends none (go-stomp's server), which then gets -settle to set the subscriptions up")
+	fs.DurationVar(&c.subSettle, "settle", time.Second, "with -subscribe-receipt=false: how long to wait after the SUBSCRIBEs before publishing")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file, to see what it costs")
 	fs.StringVar(&local, "local-addrs", "auto", "comma-separated source addresses to spread connections over; "+
 		`"auto" spreads conns runs against 127.x over 127.0.0.1, 127.0.0.2, … (8000 each), so a per-address connection limit is not what gets measured; "" lets the kernel choose`)
@@ -124,6 +131,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
+	c.noSubReceipt = !subReceipt
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.scenario != "conns" && !set["heartbeat"] {

@@ -14,9 +14,10 @@
 // Scenarios:
 //
 //   - fanout: -subscribers connections subscribe to one topic (ack:auto,
-//     each SUBSCRIBE confirmed by a receipt), then -publishers connections
-//     send to it. Headline: messages delivered per second, summed over
-//     subscribers.
+//     each SUBSCRIBE confirmed by a receipt, or given -settle with
+//     -subscribe-receipt=false for a broker that sends none), then
+//     -publishers connections send to it. Headline: messages delivered
+//     per second, summed over subscribers.
 //   - queue: -producers send to one queue, -consumers take from it with
 //     ack:client-individual (prefetch-count and activemq.prefetchSize set
 //     from -prefetch) and ACK every message. Headline: consumed per second.

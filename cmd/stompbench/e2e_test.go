@@ -95,6 +95,11 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("published %d, delivered %d: want 5 each", r.Published, r.Delivered)
 			}
 		}},
+		{"fanout without subscribe receipts", []string{"-scenario", "fanout", "-subscribers", "3", "-rate", "500", "-subscribe-receipt=false", "-settle", "200ms"}, func(t *testing.T, r *result) {
+			if r.Delivered == 0 || r.Delivered != 3*r.Published {
+				t.Errorf("published %d, delivered %d: want 3 each", r.Published, r.Delivered)
+			}
+		}},
 		{"queue", []string{"-scenario", "queue", "-producers", "2", "-consumers", "3", "-rate", "2000"}, func(t *testing.T, r *result) {
 			if r.Consumed == 0 || r.Consumed != r.Published {
 				t.Errorf("published %d, consumed %d", r.Published, r.Consumed)

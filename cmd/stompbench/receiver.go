@@ -64,7 +64,11 @@ func (r *receiver) subscribe(c *conn) error {
 	} else {
 		f.Add("ack", "auto")
 	}
-	f.Add("receipt", subscribeReceipt)
+	if r.b.cfg.noSubReceipt {
+		close(r.subscribed) // connectReceivers waits -settle instead
+	} else {
+		f.Add("receipt", subscribeReceipt)
+	}
 	return c.send(stomp.Encode(f, c.version))
 }
 
@@ -159,6 +163,13 @@ func (b *bench) connectReceivers(ctx context.Context, n, publishers int, ack boo
 		case <-timeout.C:
 			b.errorf("no RECEIPT for SUBSCRIBE within 30s")
 			return nil, errNoReceipt
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+	if b.cfg.noSubReceipt {
+		select {
+		case <-time.After(b.cfg.subSettle):
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		}
