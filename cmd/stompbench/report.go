@@ -88,20 +88,23 @@ func latencyOf(h *histogram) *latency {
 
 // connsResult is the conns scenario's part of the report.
 type connsResult struct {
-	Requested     int      `json:"requested"`
-	Opened        int      `json:"opened"`
-	Alive         int      `json:"alive"`
-	Failed        int      `json:"failed"`
-	ConnectS      float64  `json:"connect_s"`
-	ConnectPerS   float64  `json:"connect_per_s"`
-	HoldS         float64  `json:"hold_s"`
-	HeartbeatMS   int64    `json:"heartbeat_ms"`
-	HeartbeatLate int      `json:"heartbeat_late"`
-	MaxSilenceMS  float64  `json:"max_silence_ms"`
-	SourceAddrs   int      `json:"source_addrs"`
-	RSSBeforeKiB  *int64   `json:"rss_before_kib"`
-	RSSAfterKiB   *int64   `json:"rss_after_kib"`
-	RSSPerConnKiB *float64 `json:"rss_per_conn_kib"`
+	Requested int `json:"requested"`
+	Opened    int `json:"opened"`
+	Alive     int `json:"alive"`
+	// ClosedOnDisconnect counts the alive ones that answered DISCONNECT
+	// with an orderly close instead of its RECEIPT.
+	ClosedOnDisconnect int      `json:"closed_on_disconnect"`
+	Failed             int      `json:"failed"`
+	ConnectS           float64  `json:"connect_s"`
+	ConnectPerS        float64  `json:"connect_per_s"`
+	HoldS              float64  `json:"hold_s"`
+	HeartbeatMS        int64    `json:"heartbeat_ms"`
+	HeartbeatLate      int      `json:"heartbeat_late"`
+	MaxSilenceMS       float64  `json:"max_silence_ms"`
+	SourceAddrs        int      `json:"source_addrs"`
+	RSSBeforeKiB       *int64   `json:"rss_before_kib"`
+	RSSAfterKiB        *int64   `json:"rss_after_kib"`
+	RSSPerConnKiB      *float64 `json:"rss_per_conn_kib"`
 }
 
 func newResult(cfg *config) *result {
@@ -187,6 +190,9 @@ func (r *result) writeText(w io.Writer) {
 			p("\n")
 			p("  opened %d in %.2fs (%.0f/s), alive at the end %d, failed %d\n",
 				c.Opened, c.ConnectS, c.ConnectPerS, c.Alive, c.Failed)
+			if c.ClosedOnDisconnect > 0 {
+				p("  %d answered DISCONNECT by closing, without its RECEIPT\n", c.ClosedOnDisconnect)
+			}
 			p("  server heart-beats late %d, longest silence %.0fms\n", c.HeartbeatLate, c.MaxSilenceMS)
 			if c.RSSBeforeKiB != nil && c.RSSAfterKiB != nil {
 				p("  broker RSS  %d KiB before, %d KiB after", *c.RSSBeforeKiB, *c.RSSAfterKiB)

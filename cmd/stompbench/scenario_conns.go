@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // byeReceipt names the RECEIPT that confirms a DISCONNECT.
@@ -112,11 +116,21 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 	b.setPhase("verify")
 	b.setProgress("confirmed", byes.Load)
 	disc := []byte("DISCONNECT\nreceipt:" + byeReceipt + "\n\n\x00")
+	open := make([]bool, n) // still open when its DISCONNECT went out
 	for _, i := range live {
 		c := conns[i]
+		select {
+		case <-c.done:
+			continue // lost during the hold: it cannot answer
+		default:
+		}
+		open[i] = true
 		c.closing.Store(true) // the server closes after the RECEIPT
 		c.send(disc)          // a failure shows as a missing RECEIPT
 	}
+	// A connection answers with its RECEIPT or, as RabbitMQ's Web-STOMP
+	// does, with an orderly close and no RECEIPT: either way the broker
+	// was still serving it.
 	deadline := time.NewTimer(receiptWait)
 	defer deadline.Stop()
 	expired := false
@@ -124,18 +138,19 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 		if !expired {
 			select {
 			case <-bye[i]:
-				cr.Alive++
-				continue
+			case <-conns[i].done: // closed after any RECEIPT it read
 			case <-deadline.C:
 				expired = true
 			case <-ctx.Done():
 				expired = true
 			}
 		}
-		select {
-		case <-bye[i]:
+		switch {
+		case isClosed(bye[i]):
 			cr.Alive++
-		default:
+		case open[i] && isClosed(conns[i].done) && cleanClose(conns[i].err):
+			cr.Alive++
+			cr.ClosedOnDisconnect++
 		}
 	}
 	if cr.Alive < len(live) {
@@ -144,4 +159,19 @@ func runConns(ctx context.Context, b *bench, res *result) error {
 	cr.Failed = n - cr.Alive
 	b.closeAll()
 	return context.Cause(ctx)
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// cleanClose reports whether a connection ended in order: the peer closed
+// the stream, or sent a WebSocket close with a normal status.
+func cleanClose(err error) bool {
+	return errors.Is(err, io.EOF) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway)
 }
