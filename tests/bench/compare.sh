@@ -80,6 +80,14 @@ scenario() {
 	esac
 }
 
+# broker_args NAME prints stompbench flags a broker needs: go-stomp's
+# server never answers a SUBSCRIBE's receipt.
+broker_args() {
+	case "$1" in
+	gostomp) echo "-subscribe-receipt=false" ;;
+	esac
+}
+
 default_transport() {
 	case "$1" in
 	stampede | rabbitmq) echo ws ;;
@@ -186,7 +194,7 @@ for s in $SCENARIOS; do
 				printf '%s\t%s\t%s\t%s\t%s\n' "$s" "$b" "$r" 125 "$json" >>"$RESULTS/runs.tsv"
 				continue
 			fi
-			read -r -a argv <<<"$args"
+			read -r -a argv <<<"$args $(broker_args "$b")"
 			set +e
 			timeout --kill-after=10 "$outer" "$BIN/stompbench" "${argv[@]}" -url "$url" -pid "$pid" -label "$b" \
 				-warmup "$WARMUP" -duration "$DURATION" -json "$RESULTS/$json" \
