@@ -274,6 +274,11 @@ func isDurable(f *stomp.Frame) bool {
 }
 
 func (s *session) addSub(sub *subscription, num int) {
+	if s.subs == nil {
+		// Made on first use: many connections only publish.
+		s.subs = make(map[string]*subscription)
+		s.subsByNum = make(map[int]*subscription)
+	}
 	s.subs[sub.id] = sub
 	s.subsByNum[num] = sub
 	s.nsubs.Add(1)
@@ -437,6 +442,9 @@ func (s *session) onTransaction(f *stomp.Frame) error {
 		if len(s.txs) >= s.b.opts.MaxTransactions {
 			s.b.limits.hit("transactions")
 			return limitError("open transactions", s.b.opts.MaxTransactions)
+		}
+		if s.txs == nil {
+			s.txs = make(map[string]*transaction)
 		}
 		s.txs[id] = &transaction{}
 		return nil

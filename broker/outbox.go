@@ -26,12 +26,12 @@ type outbox struct {
 	waiting bool // it waits on notify for work before it stops
 	waiters map[*queue]struct{}
 	start   func()        // starts a write loop
-	notify  chan struct{} // capacity 1: wakes a waiting write loop
+	notify  chan struct{} // capacity 1: wakes the waiting write loop
 	drained chan struct{} // closed when bytes fall to max/relievedPart
 }
 
 func newOutbox(max int, start func()) *outbox {
-	return &outbox{max: max, start: start, notify: make(chan struct{}, 1)}
+	return &outbox{max: max, start: start}
 }
 
 // push queues a frame unless the queue is over its byte bound. Control
@@ -99,7 +99,7 @@ func (o *outbox) wakeDrainedLocked() {
 // startLocked starts the write loop unless it runs, wakes it if it
 // waits, and unlocks o.
 func (o *outbox) startLocked() {
-	start, wake := !o.running, o.waiting
+	start, wake, notify := !o.running, o.waiting, o.notify
 	o.running, o.waiting = true, false
 	o.mu.Unlock()
 	switch {
@@ -107,7 +107,7 @@ func (o *outbox) startLocked() {
 		o.start()
 	case wake:
 		select {
-		case o.notify <- struct{}{}:
+		case notify <- struct{}{}:
 		default:
 		}
 	}
@@ -152,19 +152,22 @@ func (o *outbox) closeAfter(last *Outbound) bool {
 
 // take hands the write loop everything queued. With nothing queued, the
 // loop is done when the outbox is closing (done: it closes the transport),
-// and otherwise waits (idle: for notify, then stop).
-func (o *outbox) take() (frames []Outbound, done, idle bool) {
+// and otherwise waits on wake for more, then stops.
+func (o *outbox) take() (frames []Outbound, done bool, wake <-chan struct{}) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.frames) > 0 {
 		frames, o.frames, o.spare = o.frames, o.spare, nil
-		return frames, false, false
+		return frames, false, nil
 	}
 	if o.closing {
-		return nil, true, false
+		return nil, true, nil
+	}
+	if o.notify == nil {
+		o.notify = make(chan struct{}, 1) // dropped by stop: idle connections hold none
 	}
 	o.waiting = true
-	return nil, false, true
+	return nil, false, o.notify
 }
 
 // stop ends a waiting write loop, unless work has come meanwhile: it
@@ -177,6 +180,7 @@ func (o *outbox) stop() bool {
 		return false
 	}
 	o.running, o.waiting = false, false
+	o.notify = nil
 	if cap(o.frames) > idleFrames {
 		o.frames = nil // a burst's backlog need not stay allocated
 	}

@@ -114,9 +114,6 @@ func newSession(b *Broker, t Transport) *session {
 		b: b, t: t, info: t.Info(),
 		id:         "c" + strconv.FormatUint(b.conSeq.Add(1), 10),
 		dec:        stomp.NewDecoder(b.opts.Limits),
-		subs:       make(map[string]*subscription),
-		subsByNum:  make(map[int]*subscription),
-		txs:        make(map[string]*transaction),
 		start:      now,
 		timer:      timerEntry{index: -1},
 		writerDone: make(chan struct{}),
@@ -460,19 +457,19 @@ func (s *session) writeLoop() {
 		}
 	}()
 	for {
-		batch, done, idle := s.out.take()
+		batch, done, wake := s.out.take()
 		switch {
 		case done:
 			s.closeTransport()
 			return
-		case idle:
+		case wake != nil:
 			if linger == nil {
 				linger = time.NewTimer(writerLinger)
 			} else {
 				linger.Reset(writerLinger)
 			}
 			select {
-			case <-s.out.notify:
+			case <-wake:
 			case <-linger.C:
 				if s.out.stop() {
 					return
