@@ -172,21 +172,25 @@ func TestDialRefused(t *testing.T) {
 	}
 }
 
-// TestDialMessageKinds checks that the adapter writes text only for UTF-8
-// and that reads stream message payloads back to back.
-func TestDialMessageKinds(t *testing.T) {
-	type read struct {
-		data   string
-		binary bool
-	}
-	reads := make(chan read, 10)
+// wsRead is what one Read of the server's transport returned, with the
+// message kind it reported.
+type wsRead struct {
+	data   string
+	binary bool
+}
+
+// recordReads starts a server whose transport, after delay, reads with a
+// buffer of size until the client goes, sending each read to the channel.
+func recordReads(t *testing.T, delay time.Duration, size int) (string, <-chan wsRead) {
+	reads := make(chan wsRead, 100)
 	url := startWS(t, serverFunc(func(tr broker.Transport) {
 		ws := tr.(*wsTransport)
-		buf := make([]byte, 64)
+		time.Sleep(delay)
+		buf := make([]byte, size)
 		for {
 			n, err := tr.Read(buf)
 			if n > 0 {
-				reads <- read{string(buf[:n]), ws.in.binary.Load()}
+				reads <- wsRead{string(buf[:n]), ws.in.binary.Load()}
 			}
 			if err != nil {
 				break
@@ -194,6 +198,14 @@ func TestDialMessageKinds(t *testing.T) {
 		}
 		close(reads)
 	}), WebSocketOptions{})
+	return url, reads
+}
+
+// TestDialMessageKinds checks that the adapter writes text only for UTF-8
+// and that reads stream message payloads back to back.
+func TestDialMessageKinds(t *testing.T) {
+	type read = wsRead
+	url, reads := recordReads(t, 0, 64)
 	conn, err := Dial(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -223,26 +235,8 @@ func TestDialMessageKinds(t *testing.T) {
 // arrived are read together, so their frames are handled as one batch,
 // and that a read stops where the message kind changes.
 func TestReadJoinsBufferedMessages(t *testing.T) {
-	type read struct {
-		data   string
-		binary bool
-	}
-	reads := make(chan read, 100)
-	url := startWS(t, serverFunc(func(tr broker.Transport) {
-		ws := tr.(*wsTransport)
-		time.Sleep(200 * time.Millisecond) // let every message arrive
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := tr.Read(buf)
-			if n > 0 {
-				reads <- read{string(buf[:n]), ws.in.binary.Load()}
-			}
-			if err != nil {
-				break
-			}
-		}
-		close(reads)
-	}), WebSocketOptions{})
+	type read = wsRead
+	url, reads := recordReads(t, 200*time.Millisecond, 64<<10) // every message arrives first
 	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
 		t.Fatal(err)
