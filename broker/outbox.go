@@ -38,21 +38,18 @@ func newOutbox(max int, start func()) *outbox {
 // frames (CONNECTED, RECEIPT, ERROR, heart-beats) pass force, since they
 // are small and must not be lost.
 func (o *outbox) push(f Outbound, force bool) bool {
-	o.mu.Lock()
-	if o.closing || (!force && o.bytes+f.Len() > o.max && o.bytes > 0) {
-		o.mu.Unlock()
-		return false
-	}
-	o.frames = append(o.frames, f)
-	o.bytes += f.Len()
-	o.startLocked()
-	return true
+	ok, _ := o.pushForce(f, force)
+	return ok
 }
 
 // pushBacklog is push without force that also returns the bytes queued.
 func (o *outbox) pushBacklog(f Outbound) (ok bool, backlog int) {
+	return o.pushForce(f, false)
+}
+
+func (o *outbox) pushForce(f Outbound, force bool) (ok bool, backlog int) {
 	o.mu.Lock()
-	if o.closing || (o.bytes+f.Len() > o.max && o.bytes > 0) {
+	if o.closing || (!force && o.bytes+f.Len() > o.max && o.bytes > 0) {
 		o.mu.Unlock()
 		return false, 0
 	}
