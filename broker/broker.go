@@ -382,11 +382,11 @@ func (b *Broker) publishFrom(from *session, ms []*message) error {
 		}
 		subs = b.topics.match(m.destination, subs[:0])
 		for _, sub := range subs {
-			ok, backlog := sub.deliver(m)
+			ok, busy := sub.deliver(m)
 			if ok {
 				b.stats.delivered.Add(1)
 				ts.delivered.Add(1)
-				if from != nil && sub.s != from && backlog >= b.opts.MaxOutboundBytes/congestedPart && !slices.Contains(congested, sub) {
+				if busy && from != nil && sub.s != from && !slices.Contains(congested, sub) {
 					congested = append(congested, sub)
 				}
 				continue
@@ -407,23 +407,15 @@ func (b *Broker) dropSlow(sub *topicSub) {
 	}
 }
 
-// A topic subscriber is congested once its outbound queue holds more than
-// 1/congestedPart of MaxOutboundBytes, and relieved when it is down to
-// 1/relievedPart.
-const (
-	congestedPart = 4
-	relievedPart  = 8
-)
-
 // awaitSubscribers holds the publishing session s until each congested
-// subscriber's outbound queue is down to its relieved level. One that
+// subscriber's outbound queue is relieved (see outbox). One that
 // stays congested for SlowConsumerTimeout is disconnected as too slow, so
 // a stalled client holds its publishers back only that long.
 func (s *session) awaitSubscribers(congested []*topicSub) {
 	deadline := time.NewTimer(s.b.opts.SlowConsumerTimeout)
 	defer deadline.Stop()
 	for _, sub := range congested {
-		if !sub.s.out.waitBelow(s.b.opts.MaxOutboundBytes/relievedPart, deadline.C, s.writerDone) {
+		if !sub.s.out.waitRelieved(deadline.C, s.writerDone) {
 			s.b.dropSlow(sub)
 		}
 	}

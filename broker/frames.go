@@ -58,18 +58,12 @@ func (s *session) onSend(f *stomp.Frame) (batched bool, err error) {
 			return false, err
 		}
 	}
-	s.sends = append(s.sends, pendingSend{m: m, receipt: f.Value("receipt")})
+	s.sends = append(s.sends, m)
+	s.sendReceipts = append(s.sendReceipts, f.Value("receipt"))
 	if len(s.sends) >= maxSendBatch {
 		return true, s.flushSends()
 	}
 	return true, nil
-}
-
-// pendingSend is a SEND accepted but not yet published, with the receipt
-// it asked for.
-type pendingSend struct {
-	m       *message
-	receipt string
 }
 
 // maxSendBatch bounds how many SENDs are published together.
@@ -84,25 +78,19 @@ func (s *session) flushSends() error {
 	if len(s.sends) == 0 {
 		return nil
 	}
-	ms := make([]*message, len(s.sends))
-	for i := range s.sends {
-		ms[i] = s.sends[i].m
-	}
-	err := s.b.publishFrom(s, ms)
+	err := s.b.publishFrom(s, s.sends)
+	receipts := s.sendReceipts
+	clear(s.sends)
+	s.sends, s.sendReceipts = s.sends[:0], receipts[:0]
 	if err != nil {
-		receipt := s.sends[0].receipt
-		clear(s.sends)
-		s.sends = s.sends[:0]
-		s.fail(err.Error(), receipt)
+		s.fail(err.Error(), receipts[0])
 		return errStop
 	}
-	for i := range s.sends {
-		if r := s.sends[i].receipt; r != "" {
+	for _, r := range receipts {
+		if r != "" {
 			s.sendControl(stomp.New(stomp.RECEIPT, "receipt-id", r))
 		}
 	}
-	clear(s.sends)
-	s.sends = s.sends[:0]
 	return nil
 }
 

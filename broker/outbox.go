@@ -38,35 +38,39 @@ func newOutbox(max int, start func()) *outbox {
 // frames (CONNECTED, RECEIPT, ERROR, heart-beats) pass force, since they
 // are small and must not be lost.
 func (o *outbox) push(f Outbound, force bool) bool {
-	ok, _ := o.pushForce(f, force)
+	ok, _ := o.pushCongested(f, force)
 	return ok
 }
 
-// pushBacklog is push without force that also returns the bytes queued.
-func (o *outbox) pushBacklog(f Outbound) (ok bool, backlog int) {
-	return o.pushForce(f, false)
-}
+// A connection is congested once its outbound queue holds more than
+// max/congestedPart, and relieved when it is down to max/relievedPart.
+// Topic publishers wait for congested subscribers (see awaitSubscribers).
+const (
+	congestedPart = 4
+	relievedPart  = 8
+)
 
-func (o *outbox) pushForce(f Outbound, force bool) (ok bool, backlog int) {
+// pushCongested is push that also reports whether the outbox is
+// congested after it.
+func (o *outbox) pushCongested(f Outbound, force bool) (ok, congested bool) {
 	o.mu.Lock()
 	if o.closing || (!force && o.bytes+f.Len() > o.max && o.bytes > 0) {
 		o.mu.Unlock()
-		return false, 0
+		return false, false
 	}
 	o.frames = append(o.frames, f)
 	o.bytes += f.Len()
-	backlog = o.bytes
+	congested = o.bytes >= o.max/congestedPart
 	o.startLocked()
-	return true, backlog
+	return true, congested
 }
 
-// waitBelow waits until at most low bytes are queued, the outbox closes or
-// cancel is closed, and reports true; or until timeout fires, and
-// reports false.
-func (o *outbox) waitBelow(low int, timeout <-chan time.Time, cancel <-chan struct{}) bool {
+// waitRelieved waits until the outbox is relieved, closes or cancel is
+// closed, and reports true; or until timeout fires, and reports false.
+func (o *outbox) waitRelieved(timeout <-chan time.Time, cancel <-chan struct{}) bool {
 	for {
 		o.mu.Lock()
-		if o.bytes <= low || o.closing {
+		if o.bytes <= o.max/relievedPart || o.closing {
 			o.mu.Unlock()
 			return true
 		}
@@ -85,7 +89,7 @@ func (o *outbox) waitBelow(low int, timeout <-chan time.Time, cancel <-chan stru
 	}
 }
 
-// wakeDrainedLocked releases waitBelow's waiters to look again.
+// wakeDrainedLocked releases waitRelieved's waiters to look again.
 func (o *outbox) wakeDrainedLocked() {
 	if o.drained != nil {
 		close(o.drained)

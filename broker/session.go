@@ -43,7 +43,8 @@ type session struct {
 	subNum       int
 	txs          map[string]*transaction
 	temps        map[string]*queue // by /temp-queue/NAME
-	sends        []pendingSend     // SENDs of the current read, see flushSends
+	sends        []*message        // SENDs of the current read, see flushSends
+	sendReceipts []string          // the receipt each of them asked for, or ""
 
 	start      time.Time
 	connected  atomic.Bool

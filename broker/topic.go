@@ -120,15 +120,15 @@ func matchWords(pattern, name []string) bool {
 }
 
 // deliver hands a published message to this subscription. It reports
-// false when the subscriber cannot keep up, and otherwise the bytes its
-// connection has queued.
-func (sub *topicSub) deliver(m *message) (ok bool, backlog int) {
+// false when the subscriber cannot keep up, and otherwise whether its
+// connection is congested.
+func (sub *topicSub) deliver(m *message) (ok, congested bool) {
 	ackID := ""
 	if sub.mode != ackAuto {
 		sub.mu.Lock()
 		if len(sub.pending) >= sub.prefetch {
 			sub.mu.Unlock()
-			return false, 0
+			return false, false
 		}
 		sub.ackSeq++
 		ackID = makeAckID(sub.num, sub.ackSeq)
@@ -136,11 +136,11 @@ func (sub *topicSub) deliver(m *message) (ok bool, backlog int) {
 		sub.mu.Unlock()
 	}
 	head := appendMessageHead(nil, m, sub.s.version, sub.id, ackID, false)
-	ok, backlog = sub.s.out.pushBacklog(Outbound{Head: head, Body: m.wire, Binary: m.binary})
+	ok, congested = sub.s.out.pushCongested(Outbound{Head: head, Body: m.wire, Binary: m.binary}, false)
 	if ok {
 		sub.s.msgsOut.Add(1)
 	}
-	return ok, backlog
+	return ok, congested
 }
 
 // settle acks or nacks pending deliveries. Topic messages are not
