@@ -138,13 +138,12 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered the request
 	}
 	t := &wsTransport{
-		in:           msgReader{conn: conn},
-		conn:         conn,
-		ahead:        hj.conn,
-		br:           hj.br,
-		coalesce:     h.coalesce,
-		writeTimeout: h.writeTimeout,
-		deadline:     lazyDeadline{timeout: h.writeTimeout},
+		in:       msgReader{conn: conn},
+		conn:     conn,
+		ahead:    hj.conn,
+		br:       hj.br,
+		coalesce: h.coalesce,
+		deadline: lazyDeadline{timeout: h.writeTimeout},
 		info: broker.ConnInfo{
 			Transport:   "ws",
 			Subprotocol: proto,
@@ -156,7 +155,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	if t.ahead != nil {
-		t.in.more = func() bool { return t.br.Buffered() > 0 || t.ahead.buffered() }
+		t.in.more = t.buffered
 	}
 	// The session runs on a goroutine of its own and the handler returns,
 	// so the HTTP server's request state and the stack it grew while
@@ -304,14 +303,13 @@ func sameHost(origin *url.URL, reqHost string) bool {
 
 // wsTransport is a broker.Transport over one WebSocket connection.
 type wsTransport struct {
-	in           msgReader
-	conn         *websocket.Conn
-	ahead        *readAheadConn // under conn; nil if the hijack was refused
-	br           *bufio.Reader  // conn's own buffer, over ahead
-	coalesce     bool
-	writeTimeout time.Duration
-	deadline     lazyDeadline // of writeTimeout
-	info         broker.ConnInfo
+	in       msgReader
+	conn     *websocket.Conn
+	ahead    *readAheadConn // under conn; nil if the hijack was refused
+	br       *bufio.Reader  // conn's own buffer, over ahead
+	coalesce bool
+	deadline lazyDeadline // for writes; no limit when its timeout is 0
+	info     broker.ConnInfo
 
 	closed atomic.Bool
 }
@@ -324,11 +322,15 @@ func (t *wsTransport) Read(p []byte) (int, error) { return t.in.Read(p) }
 // client is quiet: between messages and with nothing buffered, it waits
 // on the socket itself.
 func (t *wsTransport) WaitRead() error {
-	if t.ahead == nil || !t.in.between() || t.br.Buffered() > 0 {
+	if t.ahead == nil || !t.in.between() || t.buffered() {
 		return nil
 	}
-	return t.ahead.waitReadable()
+	return waitReadable(t.ahead.Conn)
 }
+
+// buffered reports whether input has been read from the socket and not
+// yet consumed, so reading on will not block.
+func (t *wsTransport) buffered() bool { return t.br.Buffered() > 0 || t.ahead.buffered() }
 
 // WriteFrames sends the frames in as few messages as it may: consecutive
 // frames of the same kind share a message up to wsWriteChunkSize, unless
@@ -364,7 +366,7 @@ func (t *wsTransport) kind(f *broker.Outbound) int {
 
 // writeMessage sends frames as one message.
 func (t *wsTransport) writeMessage(kind int, frames []broker.Outbound) error {
-	if t.writeTimeout > 0 {
+	if t.deadline.timeout > 0 {
 		// Kept ahead as messages go out, so a long batch to a slow but
 		// live peer is judged by progress, not total size.
 		if at, moved := t.deadline.next(); moved {

@@ -101,14 +101,6 @@ func (c *readAheadConn) Read(p []byte) (int, error) {
 // yet consumed.
 func (c *readAheadConn) buffered() bool { return c.buf != nil || c.err != nil }
 
-// waitReadable blocks until there is input to read, without a buffer.
-func (c *readAheadConn) waitReadable() error {
-	if c.buffered() {
-		return nil
-	}
-	return waitReadable(c.Conn)
-}
-
 // lazyDeadline keeps a write deadline at least half the timeout ahead,
 // moving it only when less is left: a write may then block between half
 // the timeout and the whole of it, and the deadline is not reset for
