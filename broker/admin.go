@@ -4,8 +4,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/stampede-mq/stampede/stomp"
@@ -39,57 +37,45 @@ type ConnectionInfo struct {
 
 // Connections lists the current connections, oldest first.
 func (b *Broker) Connections() []ConnectionInfo {
-	b.mu.Lock()
-	all := make([]*session, 0, len(b.sessions))
-	for s := range b.sessions {
-		all = append(all, s)
-	}
-	b.mu.Unlock()
+	all := b.allConns()
 	out := make([]ConnectionInfo, 0, len(all))
-	for _, s := range all {
-		out = append(out, s.describe())
+	for _, c := range all {
+		out = append(out, c.describe())
 	}
 	slices.SortFunc(out, func(a, b ConnectionInfo) int { return a.ConnectedAt.Compare(b.ConnectedAt) })
 	return out
 }
 
-func (s *session) describe() ConnectionInfo {
+func (c *conn) describe() ConnectionInfo {
 	ci := ConnectionInfo{
-		ID: s.id, RemoteAddr: s.info.RemoteAddr, Transport: s.info.Transport,
-		Subprotocol: s.info.Subprotocol, ConnectedAt: s.start,
-		HeartBeatOut:  time.Duration(s.hbOut.Load()),
-		HeartBeatIn:   time.Duration(s.hbIn.Load()),
-		Subscriptions: int(s.nsubs.Load()),
-		MessagesIn:    s.msgsIn.Load(),
-		MessagesOut:   s.msgsOut.Load(),
-		OutboundBytes: s.out.used(),
-		OutboundMax:   s.out.max,
+		ID: c.id, RemoteAddr: c.info.RemoteAddr, Transport: c.info.Transport,
+		Subprotocol: c.info.Subprotocol, ConnectedAt: c.start,
+		HeartBeatOut:  time.Duration(c.hbOut.Load()),
+		HeartBeatIn:   time.Duration(c.hbIn.Load()),
+		Subscriptions: int(c.sess.nsubs.Load()),
+		MessagesIn:    c.msgsIn.Load(),
+		MessagesOut:   c.msgsOut.Load(),
+		OutboundBytes: c.out.used(),
+		OutboundMax:   c.out.max,
 	}
 	// Fields set at CONNECT are stable once connected is seen.
-	if s.connected.Load() {
-		ci.Version = s.version.String()
-		ci.User = s.user
-		ci.ClientID = s.clientID
+	if c.connected.Load() {
+		ci.Version = c.version.String()
+		ci.User = c.sess.user
+		ci.ClientID = c.sess.clientID
 	}
 	return ci
 }
 
 // CloseConnection ends a connection with an ERROR carrying reason.
 func (b *Broker) CloseConnection(id, reason string) error {
-	b.mu.Lock()
-	var found *session
-	for s := range b.sessions {
-		if s.id == id {
-			found = s
-			break
+	for _, c := range b.allConns() {
+		if c.id == id {
+			c.fail(reason, "")
+			return nil
 		}
 	}
-	b.mu.Unlock()
-	if found == nil {
-		return ErrNotFound
-	}
-	found.fail(reason, "")
-	return nil
+	return ErrNotFound
 }
 
 // DestinationInfo describes a queue or a topic.
@@ -105,46 +91,27 @@ type DestinationInfo struct {
 	DLQ       bool
 }
 
-// topicStats counts what passed through one topic name.
-type topicStats struct {
-	published, delivered atomic.Uint64
-}
-
-func (b *Broker) topicCounter(name string) *topicStats {
-	if v, ok := b.topicNames.Load(name); ok {
-		return v.(*topicStats)
-	}
-	v, _ := b.topicNames.LoadOrStore(name, &topicStats{})
-	return v.(*topicStats)
-}
-
 // Destinations lists queues and the topics that have been published or
 // subscribed to, sorted by name.
 func (b *Broker) Destinations() []DestinationInfo {
-	b.mu.Lock()
-	qs := make([]*queue, 0, len(b.queues))
-	for _, q := range b.queues {
-		qs = append(qs, q)
-	}
-	b.mu.Unlock()
+	qs := b.local.allQueues()
 	out := make([]DestinationInfo, 0, len(qs))
 	for _, q := range qs {
 		out = append(out, q.describe())
 	}
-	b.topicNames.Range(func(k, v any) bool {
-		out = append(out, b.describeTopic(k.(string), v.(*topicStats)))
-		return true
-	})
+	for _, t := range b.local.topics.all() {
+		out = append(out, b.describeTopic(t))
+	}
 	slices.SortFunc(out, func(a, b DestinationInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-func (b *Broker) describeTopic(name string, st *topicStats) DestinationInfo {
+func (b *Broker) describeTopic(t *topic) DestinationInfo {
 	return DestinationInfo{
-		Name: name, Type: "topic",
-		Consumers: len(b.topics.match(name, nil)),
-		Enqueued:  st.published.Load(),
-		Dequeued:  st.delivered.Load(),
+		Name: t.name, Type: "topic",
+		Consumers: b.local.topics.count(t.name),
+		Enqueued:  t.published.Load(),
+		Dequeued:  t.delivered.Load(),
 	}
 }
 
@@ -173,11 +140,11 @@ func (q *queue) describe() DestinationInfo {
 
 // Destination describes one destination.
 func (b *Broker) Destination(name string) (DestinationInfo, error) {
-	if q := b.queue(name, false); q != nil {
+	if q := b.local.queue(name, false); q != nil {
 		return q.describe(), nil
 	}
-	if v, ok := b.topicNames.Load(name); ok {
-		return b.describeTopic(name, v.(*topicStats)), nil
+	if t := b.local.topics.lookup(name); t != nil {
+		return b.describeTopic(t), nil
 	}
 	return DestinationInfo{}, ErrNotFound
 }
@@ -205,7 +172,7 @@ func (m *message) export(redelivered bool) Message {
 // Peek returns up to limit waiting messages of a queue in delivery order,
 // without consuming them.
 func (b *Broker) Peek(name string, limit int) ([]Message, error) {
-	q := b.queue(name, false)
+	q := b.local.queue(name, false)
 	if q == nil {
 		return nil, ErrNotFound
 	}
@@ -235,12 +202,12 @@ func (b *Broker) Publish(dest string, headers []stomp.Header, body []byte) error
 		return errors.New("temporary queues belong to their connection")
 	}
 	f := &stomp.Frame{Command: stomp.SEND, Headers: headers, Body: body}
-	return b.publish([]*message{newMessage(b.nextMessageID(), dest, f, time.Now())})
+	return b.router.publish(nil, []*message{newMessage(b.ids.next(), dest, f, time.Now())})
 }
 
 // Purge drops every waiting message of a queue and returns how many.
 func (b *Broker) Purge(name string) (int, error) {
-	q := b.queue(name, false)
+	q := b.local.queue(name, false)
 	if q == nil {
 		return 0, ErrNotFound
 	}
@@ -251,82 +218,22 @@ func (b *Broker) Purge(name string) (int, error) {
 // disconnected with an ERROR), or forgets a topic's figures.
 func (b *Broker) DeleteDestination(name string) error {
 	if !isQueue(name) {
-		if _, ok := b.topicNames.LoadAndDelete(name); !ok {
+		if !b.local.topics.forget(name) {
 			return ErrNotFound
 		}
 		return nil
 	}
-	q := b.queue(name, false)
+	q := b.local.queue(name, false)
 	if q == nil {
 		return ErrNotFound
 	}
-	b.dropQueue(q)
+	b.local.dropQueue(q)
 	q.mu.Lock()
 	consumers := slices.Clone(q.consumers)
 	q.mu.Unlock()
 	for _, c := range consumers {
-		c.s.fail("queue "+name+" was deleted", "")
+		c.conn.fail("queue "+name+" was deleted", "")
 	}
 	q.purge()
 	return nil
-}
-
-// tap is a non-consuming observer of one destination.
-type tap struct {
-	dest string
-	fn   func(Message)
-}
-
-type taps struct {
-	mu    sync.RWMutex
-	n     atomic.Int32
-	byDst map[string][]*tap
-}
-
-// Tap calls fn with every message that reaches dest from now on, without
-// taking it from consumers. fn runs on the publisher's goroutine: it must
-// not block. The returned function stops the tap.
-func (b *Broker) Tap(dest string, fn func(Message)) (stop func()) {
-	t := &tap{dest: dest, fn: fn}
-	b.taps.mu.Lock()
-	if b.taps.byDst == nil {
-		b.taps.byDst = make(map[string][]*tap)
-	}
-	b.taps.byDst[dest] = append(b.taps.byDst[dest], t)
-	b.taps.n.Add(1)
-	b.taps.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			b.taps.mu.Lock()
-			l := b.taps.byDst[dest]
-			if i := slices.Index(l, t); i >= 0 {
-				l = slices.Delete(l, i, i+1)
-			}
-			if len(l) == 0 {
-				delete(b.taps.byDst, dest)
-			} else {
-				b.taps.byDst[dest] = l
-			}
-			b.taps.n.Add(-1)
-			b.taps.mu.Unlock()
-		})
-	}
-}
-
-// notifyTaps shows m to the taps on its destination; cheap when none.
-func (b *Broker) notifyTaps(m *message) {
-	if b.taps.n.Load() == 0 {
-		return
-	}
-	b.taps.mu.RLock()
-	l := b.taps.byDst[m.destination]
-	b.taps.mu.RUnlock()
-	if len(l) == 0 {
-		return
-	}
-	e := m.export(false)
-	for _, t := range l {
-		t.fn(e)
-	}
 }

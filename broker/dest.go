@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -66,4 +67,6 @@ func parseDestination(dest string, subscribe bool) (destKind, error) {
 	return kind, nil
 }
 
-func hasWildcard(dest string) bool { return strings.ContainsAny(dest, "*#") }
+func destinationError(dest string, err error) error {
+	return errors.New(err.Error() + ": " + strconv.Quote(dest))
+}

@@ -124,9 +124,9 @@ func fillQueue(tb testing.TB, b *Broker, dest string, n, size, batch int, every 
 		ms = ms[:0]
 		for ; len(ms) < batch && i < n; i++ {
 			f := &stomp.Frame{Command: stomp.SEND, Headers: hdrs, Body: seqBody(i, size)}
-			ms = append(ms, newMessage(b.nextMessageID(), dest, f, now))
+			ms = append(ms, newMessage(b.ids.next(), dest, f, now))
 		}
-		if err := b.publish(ms); err != nil {
+		if err := b.router.publish(nil, ms); err != nil {
 			tb.Fatalf("publishing message %d: %v", i, err)
 		}
 		clear(ms)

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/stampede-mq/stampede/stomp"
@@ -13,62 +12,33 @@ import (
 // messages in. Clients cannot send to or subscribe to it directly.
 const durablePrefix = "/durable/"
 
-// destinationKey carries a durable copy's topic name in its stored
-// headers. A NUL can never appear in a header read from a client.
-const destinationKey = "\x00destination"
-
 // durable is a durable topic subscription: a queue that collects every
 // message published to matching topics, whether or not its subscriber is
-// connected.
+// connected. It is bound in the topic index beside live subscriptions.
 type durable struct {
-	name     string
-	pattern  string
-	words    []string
-	wildcard bool
-	q        *queue
-	active   bool // guarded by durables.mu
+	name    string
+	pattern pattern
+	q       *queue
+	active  bool // guarded by durables.mu
 }
 
+// durables are the durable subscriptions by name.
 type durables struct {
 	mu sync.RWMutex
 	m  map[string]*durable
 }
 
 // addDurable registers a subscription read from the store or just made.
-func (b *Broker) addDurable(sub store.Subscription) *durable {
-	d := &durable{name: sub.Name, pattern: sub.Destination, wildcard: hasWildcard(sub.Destination)}
-	d.words = strings.Split(strings.TrimPrefix(sub.Destination, topicPrefix), ".")
-	d.q = b.queue(sub.Queue, true)
-	b.durables.mu.Lock()
-	b.durables.m[d.name] = d
-	b.durables.mu.Unlock()
+func (r *local) addDurable(sub store.Subscription) *durable {
+	d := &durable{name: sub.Name, pattern: parsePattern(sub.Destination), q: r.queue(sub.Queue, true)}
+	r.durables.mu.Lock()
+	defer r.durables.mu.Unlock()
+	if had := r.durables.m[d.name]; had != nil {
+		return had // made meanwhile by a racing claim
+	}
+	r.durables.m[d.name] = d
+	r.topics.bind(d.pattern, nil, d)
 	return d
-}
-
-// matchDurables returns the durable subscriptions a topic name reaches.
-func (b *Broker) matchDurables(dest string) []*durable {
-	b.durables.mu.RLock()
-	defer b.durables.mu.RUnlock()
-	if len(b.durables.m) == 0 {
-		return nil
-	}
-	var out []*durable
-	var words []string
-	for _, d := range b.durables.m {
-		if !d.wildcard {
-			if d.pattern == dest {
-				out = append(out, d)
-			}
-			continue
-		}
-		if words == nil {
-			words = strings.Split(strings.TrimPrefix(dest, topicPrefix), ".")
-		}
-		if matchWords(d.words, words) {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 // durableName names a durable subscription as DESIGN says: the client's
@@ -85,74 +55,85 @@ func durableName(f *stomp.Frame, clientID, subID string) (string, error) {
 	return clientID + "." + subID, nil
 }
 
-// claimDurable finds or creates the durable subscription name on pattern
+// claimDurable finds or creates the durable subscription name on dest
 // and marks it active. A subscription whose topic changed starts afresh.
-func (b *Broker) claimDurable(name, pattern string) (*durable, error) {
-	b.durables.mu.Lock()
-	d := b.durables.m[name]
-	if d != nil && d.active {
-		b.durables.mu.Unlock()
-		return nil, errors.New("durable subscription " + name + " is already active")
-	}
-	if d != nil && d.pattern != pattern {
-		b.durables.mu.Unlock()
-		if err := b.deleteDurable(name); err != nil {
+func (r *local) claimDurable(name, dest string) (*durable, error) {
+	for {
+		d, stale, err := r.tryClaim(name, dest)
+		if err != nil || d != nil {
+			return d, err
+		}
+		if stale {
+			if err := r.deleteDurable(name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		sub := store.Subscription{Name: name, Destination: dest, Queue: durablePrefix + name}
+		if err := r.store.PutSubscription(sub); err != nil {
 			return nil, err
 		}
-		b.durables.mu.Lock()
-		d = nil
+		r.addDurable(sub)
 	}
-	if d == nil {
-		b.durables.mu.Unlock()
-		sub := store.Subscription{Name: name, Destination: pattern, Queue: durablePrefix + name}
-		if err := b.store.PutSubscription(sub); err != nil {
-			return nil, err
-		}
-		d = b.addDurable(sub)
-		b.durables.mu.Lock()
-	}
-	d.active = true
-	b.durables.mu.Unlock()
-	return d, nil
 }
 
-func (b *Broker) releaseDurable(d *durable) {
-	b.durables.mu.Lock()
+// tryClaim marks an existing, inactive subscription on dest active. It
+// reports stale for one on another destination, and nothing when there is
+// none yet.
+func (r *local) tryClaim(name, dest string) (d *durable, stale bool, err error) {
+	r.durables.mu.Lock()
+	defer r.durables.mu.Unlock()
+	d = r.durables.m[name]
+	switch {
+	case d == nil:
+		return nil, false, nil
+	case d.active:
+		return nil, false, errors.New("durable subscription " + name + " is already active")
+	case d.pattern.dest != dest:
+		return nil, true, nil
+	}
+	d.active = true
+	return d, false, nil
+}
+
+func (r *local) releaseDurable(d *durable) {
+	r.durables.mu.Lock()
 	d.active = false
-	b.durables.mu.Unlock()
+	r.durables.mu.Unlock()
 }
 
 // deleteDurable removes a durable subscription and what it collected.
-func (b *Broker) deleteDurable(name string) error {
-	b.durables.mu.Lock()
-	d := b.durables.m[name]
+func (r *local) deleteDurable(name string) error {
+	r.durables.mu.Lock()
+	d := r.durables.m[name]
 	if d != nil && d.active {
-		b.durables.mu.Unlock()
+		r.durables.mu.Unlock()
 		return errors.New("durable subscription " + name + " is active")
 	}
-	delete(b.durables.m, name)
-	b.durables.mu.Unlock()
+	delete(r.durables.m, name)
+	r.durables.mu.Unlock()
 	if d == nil {
 		return nil
 	}
-	if err := b.store.DeleteSubscription(name); err != nil {
+	r.topics.unbind(d.pattern, nil, d)
+	if err := r.store.DeleteSubscription(name); err != nil {
 		return err
 	}
-	b.dropQueue(d.q)
+	r.dropQueue(d.q)
 	d.q.purge()
-	return b.store.DeleteQueue(d.q.name)
+	return r.store.DeleteQueue(d.q.name)
 }
 
 // DeleteDurable removes an offline durable subscription and the messages
 // it holds; an active one is refused.
 func (b *Broker) DeleteDurable(name string) error {
-	b.durables.mu.RLock()
-	_, ok := b.durables.m[name]
-	b.durables.mu.RUnlock()
+	b.local.durables.mu.RLock()
+	_, ok := b.local.durables.m[name]
+	b.local.durables.mu.RUnlock()
 	if !ok {
 		return ErrNotFound
 	}
-	return b.deleteDurable(name)
+	return b.local.deleteDurable(name)
 }
 
 // DurableInfo describes a durable subscription.
@@ -165,17 +146,17 @@ type DurableInfo struct {
 
 // Durables lists the durable subscriptions, online and offline.
 func (b *Broker) Durables() []DurableInfo {
-	b.durables.mu.RLock()
-	ds := make([]*durable, 0, len(b.durables.m))
-	active := make([]bool, 0, len(b.durables.m))
-	for _, d := range b.durables.m {
-		ds = append(ds, d)
-		active = append(active, d.active)
+	r := b.local
+	r.durables.mu.RLock()
+	out := make([]DurableInfo, 0, len(r.durables.m))
+	qs := make([]*queue, 0, len(r.durables.m))
+	for _, d := range r.durables.m {
+		out = append(out, DurableInfo{Name: d.name, Destination: d.pattern.dest, Active: d.active})
+		qs = append(qs, d.q)
 	}
-	b.durables.mu.RUnlock()
-	out := make([]DurableInfo, len(ds))
-	for i, d := range ds {
-		out[i] = DurableInfo{Name: d.name, Destination: d.pattern, Pending: d.q.stats().Depth, Active: active[i]}
+	r.durables.mu.RUnlock()
+	for i, q := range qs {
+		out[i].Pending = q.stats().Depth
 	}
 	return out
 }

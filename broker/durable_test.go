@@ -92,7 +92,7 @@ func TestQueuePagesBeyondItsWindow(t *testing.T) {
 	for i := range n {
 		publish(c, "/queue/big", fmt.Sprintf("%d:%s", i, body), "persistent", "true")
 	}
-	q := b.queue("/queue/big", false)
+	q := b.local.queue("/queue/big", false)
 	q.mu.Lock()
 	mem, paged := q.memBytes, q.paged
 	q.mu.Unlock()

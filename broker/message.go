@@ -177,3 +177,14 @@ func (m *message) headTail(v stomp.Version) []byte {
 	slot.Store(&t)
 	return t
 }
+
+// idSource makes message ids unique to this broker's run: a base from the
+// start time and a sequence.
+type idSource struct {
+	base string
+	seq  atomic.Uint64
+}
+
+func (s *idSource) next() string {
+	return s.base + "-" + strconv.FormatUint(s.seq.Add(1), 10)
+}

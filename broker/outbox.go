@@ -61,7 +61,9 @@ func (o *outbox) pushCongested(f Outbound, force bool) (ok, congested bool) {
 	o.frames = append(o.frames, f)
 	o.bytes += f.Len()
 	congested = o.bytes >= o.max/congestedPart
-	o.startLocked()
+	start, notify := o.wakeLocked()
+	o.mu.Unlock()
+	o.wake(start, notify)
 	return true, congested
 }
 
@@ -97,16 +99,24 @@ func (o *outbox) wakeDrainedLocked() {
 	}
 }
 
-// startLocked starts the write loop unless it runs, wakes it if it
-// waits, and unlocks o.
-func (o *outbox) startLocked() {
-	start, wake, notify := !o.running, o.waiting, o.notify
+// wakeLocked claims the write loop for new work: it tells whether a loop
+// must be started, or else the channel that wakes the waiting one (nil if
+// it is busy). The caller passes both to wake once o is unlocked.
+func (o *outbox) wakeLocked() (start bool, notify chan struct{}) {
+	start = !o.running
+	if o.waiting {
+		notify = o.notify
+	}
 	o.running, o.waiting = true, false
-	o.mu.Unlock()
+	return start, notify
+}
+
+// wake carries out what wakeLocked decided.
+func (o *outbox) wake(start bool, notify chan struct{}) {
 	switch {
 	case start:
 		o.start()
-	case wake:
+	case notify != nil:
 		select {
 		case notify <- struct{}{}:
 		default:
@@ -147,7 +157,9 @@ func (o *outbox) closeAfter(last *Outbound) bool {
 	}
 	o.closing = true
 	o.wakeDrainedLocked()
-	o.startLocked()
+	start, notify := o.wakeLocked()
+	o.mu.Unlock()
+	o.wake(start, notify)
 	return true
 }
 

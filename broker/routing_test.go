@@ -33,7 +33,7 @@ func TestMatchWords(t *testing.T) {
 		{"*.*", "a", false},
 	}
 	for _, tc := range tests {
-		got := matchWords(strings.Split(tc.pattern, "."), strings.Split(tc.name, "."))
+		got := parsePattern("/topic/" + tc.pattern).matches("/topic/" + tc.name)
 		if got != tc.want {
 			t.Errorf("match(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
 		}
@@ -390,7 +390,7 @@ func TestTopicPublisherIsPacedBySubscriber(t *testing.T) {
 func (c *client) connOutbox(b *Broker) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for s := range b.sessions {
+	for s := range b.conns {
 		if s.t == Transport(c.ft) {
 			return s.out.used()
 		}

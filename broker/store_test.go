@@ -34,7 +34,7 @@ func TestPersistentMessagesUseTheStore(t *testing.T) {
 	c.expect(stomp.MESSAGE) // delivered, not acked
 	c.send(stomp.ACK, "id", m.Value("ack"), "receipt", "a")
 	c.expectReceipt()
-	b.writer.flush() // deletes are written in the background
+	b.local.writer.flush() // deletes are written in the background
 	if n := storedCount(t, st, "/queue/p"); n != 1 {
 		t.Fatalf("store holds %d messages after an ACK, want 1", n)
 	}

@@ -9,7 +9,7 @@ import "sync"
 // together: a queue's deletes in one call, delivery counts concurrently so
 // the store can commit them in one go.
 type storeWriter struct {
-	b *Broker
+	r *local
 
 	mu      sync.Mutex
 	pending []storeOp
@@ -78,7 +78,7 @@ func (w *storeWriter) run() {
 }
 
 func (w *storeWriter) write(ops []storeOp) {
-	b := w.b
+	r := w.r
 	type key struct {
 		q   *queue
 		seq uint64
@@ -101,23 +101,17 @@ func (w *storeWriter) write(ops []storeOp) {
 		sem <- struct{}{}
 		go func(op storeOp) {
 			defer func() { <-sem; wg.Done() }()
-			if err := b.store.SetDeliveries(op.q.name, op.seq, op.deliveries); err != nil {
-				b.log.Error("store update failed", "queue", op.q.name, "err", err)
+			if err := r.store.SetDeliveries(op.q.name, op.seq, op.deliveries); err != nil {
+				r.log.Error("store update failed", "queue", op.q.name, "err", err)
 			}
 		}(op)
 	}
 	wg.Wait()
 	for q, seqs := range deletes {
-		if err := b.store.Delete(q.name, seqs...); err != nil {
-			b.log.Error("store delete failed", "queue", q.name, "err", err)
+		if err := r.store.Delete(q.name, seqs...); err != nil {
+			r.log.Error("store delete failed", "queue", q.name, "err", err)
 		}
-		// Only now that the store no longer holds them may a page read
-		// stop skipping them.
-		q.mu.Lock()
-		for _, seq := range seqs {
-			delete(q.resident, seq)
-		}
-		q.mu.Unlock()
+		q.unstored(seqs)
 	}
 }
 

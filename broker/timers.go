@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// timers keeps every session's next time check (the CONNECT deadline,
+// timers keeps every connection's next time check (the CONNECT deadline,
 // heart-beats in and out) in one heap served by one goroutine, instead of
 // a timer and a waiting goroutine per connection. The goroutine runs only
-// while some session has a check pending.
+// while some connection has a check pending.
 type timers struct {
 	mu      sync.Mutex
 	h       timerHeap
@@ -17,14 +17,14 @@ type timers struct {
 	wake    chan struct{} // capacity 1: the earliest check moved forward
 }
 
-// timerEntry is a session's place in the heap, guarded by timers.mu.
+// timerEntry is a connection's place in the heap, guarded by timers.mu.
 type timerEntry struct {
 	due   int64 // unix ns
 	index int   // in the heap; -1 when not in it
-	ended bool  // the session is gone: never schedule it again
+	ended bool  // the connection is gone: never schedule it again
 }
 
-type timerHeap []*session
+type timerHeap []*conn
 
 func (h timerHeap) Len() int           { return len(h) }
 func (h timerHeap) Less(i, j int) bool { return h[i].timer.due < h[j].timer.due }
@@ -34,7 +34,7 @@ func (h timerHeap) Swap(i, j int) {
 	h[j].timer.index = j
 }
 func (h *timerHeap) Push(x any) {
-	s := x.(*session)
+	s := x.(*conn)
 	s.timer.index = len(*h)
 	*h = append(*h, s)
 }
@@ -47,9 +47,9 @@ func (h *timerHeap) Pop() any {
 	return s
 }
 
-// set schedules s's next check at due (unix ns), replacing any earlier
+// set schedules c's next check at due (unix ns), replacing any earlier
 // schedule; due 0 removes it.
-func (t *timers) set(s *session, due int64) {
+func (t *timers) set(s *conn, due int64) {
 	t.mu.Lock()
 	e := &s.timer
 	if e.ended {
@@ -83,7 +83,7 @@ func (t *timers) set(s *session, due int64) {
 }
 
 // end removes s for good.
-func (t *timers) end(s *session) {
+func (t *timers) end(s *conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s.timer.ended = true
@@ -92,7 +92,7 @@ func (t *timers) end(s *session) {
 
 // removeLocked takes s out of the heap. The loop is woken when it empties,
 // so that it ends now rather than at its next timer.
-func (t *timers) removeLocked(s *session) {
+func (t *timers) removeLocked(s *conn) {
 	if s.timer.index < 0 {
 		return
 	}
@@ -109,13 +109,13 @@ func (t *timers) removeLocked(s *session) {
 func (t *timers) loop() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	var due []*session
+	var due []*conn
 	for {
 		t.mu.Lock()
 		now := time.Now().UnixNano()
 		due = due[:0]
 		for len(t.h) > 0 && t.h[0].timer.due <= now {
-			due = append(due, heap.Pop(&t.h).(*session))
+			due = append(due, heap.Pop(&t.h).(*conn))
 		}
 		if len(due) == 0 && len(t.h) == 0 {
 			t.running = false

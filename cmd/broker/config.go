@@ -95,7 +95,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, err
 	}
 	if o.MaxRedeliveries == 0 {
-		o.MaxRedeliveries = -1 // zero on the command line means none
+		o.MaxRedeliveries = broker.NoRedelivery // zero on the command line means none
 	}
 	if err := c.Security.check(); err != nil {
 		return nil, err

@@ -1,0 +1,256 @@
+package broker
+
+import (
+	"errors"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/stampede-mq/stampede/stomp"
+)
+
+// errStop ends a connection's read loop once its last frame has been
+// queued.
+var errStop = errors.New("session ends")
+
+// conn is one client connection as bytes and frames: its transport, the
+// read loop that decodes frames for its session, the outbox and the write
+// loop that drains it, and the clocks that heart-beats and the CONNECT
+// deadline run on. What the frames mean is the session's business.
+type conn struct {
+	b    *Broker
+	t    Transport
+	info ConnInfo
+	id   string
+	out  *outbox
+	sess *session
+
+	// Read loop only.
+	dec *stomp.Decoder
+
+	// Written once by the read loop at CONNECT, before connected is set
+	// and before any subscription exists: goroutines that deliver or
+	// describe read version only after seeing connected, or from a
+	// subscription, so they always see it set.
+	version   stomp.Version
+	connected atomic.Bool
+
+	// Any goroutine.
+	start      time.Time
+	lastRead   atomic.Int64 // unix ns
+	lastWrite  atomic.Int64 // unix ns
+	hbIn       atomic.Int64 // ns the client may stay silent (before grace), 0 = off
+	hbOut      atomic.Int64 // ns between server heart-beats, 0 = off
+	writerDone chan struct{}
+	msgsIn     atomic.Uint64 // figures for operators
+	msgsOut    atomic.Uint64
+
+	// Guarded by the broker's timers.
+	timer timerEntry
+}
+
+func newConn(b *Broker, t Transport) *conn {
+	now := time.Now()
+	c := &conn{
+		b: b, t: t, info: t.Info(),
+		id:         "c" + strconv.FormatUint(b.conSeq.Add(1), 10),
+		dec:        stomp.NewDecoder(b.opts.Limits),
+		start:      now,
+		timer:      timerEntry{index: -1},
+		writerDone: make(chan struct{}),
+	}
+	c.out = newOutbox(b.opts.MaxOutboundBytes, func() { go c.writeLoop() })
+	c.sess = newSession(b, c)
+	c.lastRead.Store(now.UnixNano())
+	c.lastWrite.Store(now.UnixNano())
+	return c
+}
+
+// run serves the connection until it ends and everything is cleaned up.
+func (c *conn) run() {
+	c.b.timers.set(c, c.start.Add(c.b.opts.ConnectTimeout).UnixNano())
+	c.readLoop()
+	c.out.closeAfter(nil)
+	c.sess.cleanup()
+	<-c.writerDone
+	c.b.timers.end(c)
+}
+
+// readLoop reads and handles frames until the connection ends. A panic
+// while handling one is this connection's alone: it is logged with its
+// stack and the connection closes, as any other error would close it.
+func (c *conn) readLoop() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.b.log.Error("panic in session", "conn", c.id, "remote", c.info.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
+			c.fail("internal error", "")
+		}
+	}()
+	waiter, _ := c.t.(ReadWaiter)
+	var buf *[]byte
+	defer func() {
+		if buf != nil {
+			c.b.readBufs.Put(buf)
+		}
+	}()
+	for {
+		if buf == nil {
+			if waiter != nil {
+				if err := waiter.WaitRead(); err != nil {
+					return
+				}
+			}
+			buf = c.b.readBufs.Get().(*[]byte)
+		}
+		n, err := c.t.Read(*buf)
+		if n > 0 && !c.feed((*buf)[:n]) {
+			return
+		}
+		if err != nil {
+			return
+		}
+		// A short read most likely emptied the socket: hand the buffer
+		// back while waiting for more, unless the transport cannot wait
+		// without one.
+		if waiter != nil && n < len(*buf) {
+			c.b.readBufs.Put(buf)
+			buf = nil
+		}
+	}
+}
+
+// feed decodes and handles one read's bytes; it reports whether the
+// connection goes on.
+func (c *conn) feed(p []byte) bool {
+	c.lastRead.Store(time.Now().UnixNano())
+	ferr := c.dec.Feed(p, c.sess.handle)
+	// SENDs before a decoding error are as good as any.
+	if serr := c.sess.flushSends(); serr != nil {
+		return false
+	}
+	if ferr != nil {
+		if ferr != errStop {
+			c.fail(ferr.Error(), c.dec.FailedReceipt())
+		}
+		return false
+	}
+	return true
+}
+
+// writeLoop is the only writer to the transport. The outbox starts it
+// when there is something to send; it sends what is queued, in batches,
+// and ends once the queue is empty, closing the transport if the
+// connection is closing.
+func (c *conn) writeLoop() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.b.log.Error("panic in session writer", "conn", c.id, "panic", p, "stack", string(debug.Stack()))
+			c.out.abandon()
+			c.closeTransport()
+		}
+	}()
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	for {
+		batch, done, wake := c.out.take()
+		switch {
+		case done:
+			c.closeTransport()
+			return
+		case wake != nil:
+			if linger == nil {
+				linger = time.NewTimer(writerLinger)
+			} else {
+				linger.Reset(writerLinger)
+			}
+			select {
+			case <-wake:
+			case <-linger.C:
+				if c.out.stop() {
+					return
+				}
+			}
+			continue
+		}
+		if err := c.t.WriteFrames(batch); err != nil {
+			c.out.abandon()
+			c.closeTransport()
+			return
+		}
+		c.lastWrite.Store(time.Now().UnixNano())
+		for _, q := range c.out.written(batch) {
+			q.dispatch()
+		}
+	}
+}
+
+// failGrace is how long a failed connection's output may take to go out.
+const failGrace = 5 * time.Second
+
+// writerLinger is how long a write loop with nothing to send waits for
+// more before it ends.
+const writerLinger = 20 * time.Millisecond
+
+// closeTransport ends the connection; only the write loop that finds the
+// outbox closed (or breaks it) calls it, once.
+func (c *conn) closeTransport() {
+	c.t.Close()
+	close(c.writerDone)
+}
+
+// refuse tells a connection the broker will not serve it, and closes it.
+func (c *conn) refuse(msg string) {
+	c.t.WriteFrames([]Outbound{c.errorFrame(msg, "")})
+	c.t.Close()
+}
+
+func (c *conn) errorFrame(msg, receiptID string) Outbound {
+	f := stomp.New(stomp.ERROR, "message", msg)
+	if receiptID != "" {
+		f.Add("receipt-id", receiptID)
+	}
+	f.Add("content-type", "text/plain")
+	f.Body = []byte(msg + "\n")
+	// Before CONNECTED the client knows no escaping rules; raw headers
+	// are what every version reads. Seeing connected set orders the read
+	// of version after its one write.
+	v := stomp.V10
+	if c.connected.Load() {
+		v = c.version
+	}
+	return Outbound{Head: stomp.AppendHead(nil, f, v), Body: append(f.Body, 0)}
+}
+
+// fail sends an ERROR after whatever is queued and closes the connection.
+// Any goroutine may call it; only the first call has an effect, and it
+// reports whether this call was that one.
+func (c *conn) fail(msg, receiptID string) bool {
+	ob := c.errorFrame(msg, receiptID)
+	if !c.out.closeAfter(&ob) {
+		return false
+	}
+	// What is queued ahead of the ERROR gets a little while to go out; a
+	// client that takes nothing (a stalled slow consumer) is cut off then
+	// rather than when a write finally times out.
+	time.AfterFunc(failGrace, func() {
+		select {
+		case <-c.writerDone:
+		default:
+			c.t.Close()
+		}
+	})
+	c.b.stats.framesOut[commandIndex(stomp.ERROR)].Add(1)
+	c.b.log.Info("closing connection with ERROR", "conn", c.id, "remote", c.info.RemoteAddr, "message", msg)
+	return true
+}
+
+// sendControl queues a frame the broker answers with (CONNECTED, RECEIPT).
+func (c *conn) sendControl(f *stomp.Frame) {
+	c.b.stats.framesOut[commandIndex(f.Command)].Add(1)
+	c.out.push(Outbound{Head: stomp.AppendHead(nil, f, c.version), Body: []byte{0}}, true)
+}

@@ -1,0 +1,63 @@
+package broker
+
+import "slices"
+
+// deliver hands a planned batch to its destinations: queues keep their
+// copies and dispatch them, topics fan out to their live subscribers. It
+// returns the subscribers that a client publisher (from) left congested.
+func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
+	for i := range p.routes {
+		rt := &p.routes[i]
+		m := rt.m
+		r.stats.published.Add(1)
+		r.taps.notify(m)
+		for j, q := range rt.queues {
+			q.enqueue(rt.copies[j])
+		}
+		if rt.topic == nil {
+			continue
+		}
+		rt.topic.published.Add(1)
+		if rt.expired {
+			r.stats.expired.Add(1)
+			continue
+		}
+		for _, sub := range p.live[rt.live[0]:rt.live[1]] {
+			ok, busy := sub.deliver(m)
+			if !ok {
+				r.dropSlow(sub)
+				continue
+			}
+			r.stats.delivered.Add(1)
+			rt.topic.delivered.Add(1)
+			if busy && from != nil && sub.conn != from && !slices.Contains(congested, sub) {
+				congested = append(congested, sub)
+			}
+		}
+	}
+	return congested
+}
+
+// deliver hands a published message to this subscription. It reports
+// false when the subscriber cannot keep up, and otherwise whether its
+// connection is congested.
+func (sub *topicSub) deliver(m *message) (ok, congested bool) {
+	ackID := ""
+	if sub.mode != ackAuto {
+		sub.mu.Lock()
+		if len(sub.pending) >= sub.prefetch {
+			sub.mu.Unlock()
+			return false, false
+		}
+		sub.ackSeq++
+		ackID = makeAckID(sub.num, sub.ackSeq)
+		sub.pending = append(sub.pending, delivery{ackID: ackID, m: m})
+		sub.mu.Unlock()
+	}
+	head := appendMessageHead(nil, m, sub.conn.version, sub.id, ackID, false)
+	ok, congested = sub.conn.out.pushCongested(Outbound{Head: head, Body: m.wire, Binary: m.binary}, false)
+	if ok {
+		sub.conn.msgsOut.Add(1)
+	}
+	return ok, congested
+}

@@ -1,0 +1,178 @@
+package broker
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/stampede-mq/stampede/store"
+)
+
+// local is the router of a single broker: topics fan out from an index in
+// memory, queues and durable subscriptions live in memory with their
+// persistent messages in the store. Publishing is route (route.go),
+// persist (persist.go), deliver (deliver.go); flow control is in flow.go.
+type local struct {
+	opts   *Options
+	log    *slog.Logger
+	store  store.Store
+	stats  *counters
+	limits *limitCounters
+	ids    *idSource
+	taps   *taps
+	topics *topicIndex
+
+	mu     sync.Mutex
+	queues map[string]*queue
+
+	durables durables
+	writer   storeWriter
+}
+
+func newLocal(b *Broker, st store.Store) *local {
+	r := &local{
+		opts: &b.opts, log: b.log, store: st, stats: &b.stats, limits: &b.limits,
+		ids: &b.ids, taps: &b.taps, topics: newTopicIndex(),
+		queues: make(map[string]*queue),
+	}
+	r.durables.m = make(map[string]*durable)
+	r.writer.r = r
+	r.writer.idle = sync.NewCond(&r.writer.mu)
+	return r
+}
+
+// recover rebuilds durable subscriptions and queues from the store. Each
+// queue reads back only its first window of messages; the rest stay paged
+// out. Messages handed out before and not acked come back marked
+// redelivered.
+func (r *local) recover() error {
+	subs, err := r.store.Subscriptions()
+	if err != nil {
+		return err
+	}
+	for _, sub := range subs {
+		r.addDurable(sub)
+	}
+	infos, err := r.store.Queues()
+	if err != nil {
+		return err
+	}
+	for _, info := range infos {
+		q := r.queue(info.Name, true)
+		q.mu.Lock()
+		q.mark, q.recoveredMark = info.Dispatched, info.Dispatched
+		q.paged = info.Count
+		q.pageIn()
+		q.mu.Unlock()
+	}
+	return nil
+}
+
+// queue returns the named queue, creating it when create is set.
+func (r *local) queue(name string, create bool) *queue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queues[name]
+	if q == nil && create {
+		q = &queue{r: r, name: name}
+		r.queues[name] = q
+	}
+	return q
+}
+
+func (r *local) dropQueue(q *queue) {
+	r.mu.Lock()
+	if r.queues[q.name] == q {
+		delete(r.queues, q.name)
+	}
+	r.mu.Unlock()
+}
+
+// allQueues returns the queues at one moment.
+func (r *local) allQueues() []*queue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	qs := make([]*queue, 0, len(r.queues))
+	for _, q := range r.queues {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+func (r *local) openTemp(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.queues[name] == nil {
+		// temp is set before the queue is visible to anyone else.
+		r.queues[name] = &queue{r: r, name: name, temp: true}
+	}
+}
+
+func (r *local) closeTemp(name string) {
+	if q := r.queue(name, false); q != nil {
+		r.dropQueue(q)
+		q.purge()
+	}
+}
+
+func (r *local) subscribe(sub *subscription) error {
+	switch {
+	case sub.kind == kindTopic && sub.durableName != "":
+		d, err := r.claimDurable(sub.durableName, sub.dest)
+		if err != nil {
+			return err
+		}
+		sub.durable = d
+		sub.cons = &consumer{subscription: sub, q: d.q}
+		d.q.addConsumer(sub.cons)
+	case sub.kind == kindTopic:
+		sub.topic = &topicSub{subscription: sub, pattern: parsePattern(sub.dest)}
+		r.topics.bind(sub.topic.pattern, sub.topic, nil)
+		if !sub.topic.pattern.wild {
+			r.topics.topic(sub.dest) // listed from now on
+		}
+	default:
+		q := r.queue(sub.queue, true)
+		sub.cons = &consumer{subscription: sub, q: q}
+		q.addConsumer(sub.cons)
+	}
+	return nil
+}
+
+func (r *local) unsubscribe(sub *subscription) {
+	if sub.topic != nil {
+		r.topics.unbind(sub.topic.pattern, sub.topic, nil)
+		return
+	}
+	sub.cons.q.removeConsumer(sub.cons)
+	if sub.durable != nil {
+		r.releaseDurable(sub.durable)
+	}
+}
+
+func (r *local) settle(sub *subscription, match func(*delivery) bool, cumulative, ack, requeue bool) error {
+	if sub.topic != nil {
+		return sub.topic.settle(match, cumulative)
+	}
+	return sub.cons.q.settle(sub.cons, match, cumulative, ack, requeue)
+}
+
+func (r *local) holds(sub *subscription, match func(*delivery) bool) bool {
+	if sub.topic != nil {
+		return sub.topic.hasPending(match)
+	}
+	return sub.cons.q.hasPending(sub.cons, match)
+}
+
+// sync waits for the store writes that settlements left to the background.
+func (r *local) sync() { r.writer.flush() }
+
+func (r *local) forgetDurable(name string) error { return r.deleteDurable(name) }
+
+// settleMarks, at a clean shutdown, writes what is pending and brings
+// every dispatch mark down to what was really handed out.
+func (r *local) settleMarks() {
+	r.writer.flush()
+	for _, q := range r.allQueues() {
+		q.settleMark()
+	}
+}

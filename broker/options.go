@@ -1,0 +1,144 @@
+package broker
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/stampede-mq/stampede/stomp"
+)
+
+// Options configures a Broker. Zero fields take the defaults listed in
+// DefaultOptions.
+type Options struct {
+	// Limits bound frames read from clients.
+	Limits stomp.Limits
+	// MaxConnections bounds concurrent client connections.
+	MaxConnections int
+	// MaxSubscriptions bounds subscriptions per connection.
+	MaxSubscriptions int
+	// MaxOutboundBytes bounds each connection's outbound queue.
+	MaxOutboundBytes int
+	// HeartbeatMin and HeartbeatMax clamp negotiated heart-beat intervals.
+	HeartbeatMin, HeartbeatMax time.Duration
+	// HeartbeatGrace is how many negotiated intervals a client may stay
+	// silent before it is disconnected.
+	HeartbeatGrace float64
+	// ConnectTimeout is how long a new connection has to send CONNECT.
+	ConnectTimeout time.Duration
+	// MaxRedeliveries is how often a message is redelivered before it is
+	// dead-lettered; zero takes the default, and NoRedelivery (or any
+	// negative count) dead-letters it the first time it comes back.
+	MaxRedeliveries int
+	// DefaultPrefetch is the unacked-message limit of client-ack
+	// subscriptions that give no prefetch-count.
+	DefaultPrefetch int
+	// QueueMemoryBytes is the window of persistent messages a queue keeps
+	// in memory; the rest wait in the store.
+	QueueMemoryBytes int
+	// MaxStoreBytes refuses persistent messages while the store is larger;
+	// zero means no limit.
+	MaxStoreBytes int64
+	// DeadLetterExpired sends expired queue messages to the dead letter
+	// queue instead of dropping them.
+	DeadLetterExpired bool
+	// Authenticate checks CONNECT credentials (login and passcode, or a
+	// token the transport found in ConnInfo.Authorization) and returns who
+	// the client is and what it may do. Nil lets everyone do anything.
+	Authenticate func(info ConnInfo, login, passcode string) (Principal, error)
+	// FailedLoginDelay slows down password guessing: a refused CONNECT
+	// waits this long before its ERROR.
+	FailedLoginDelay time.Duration
+	// MaxConnectionsPerIP bounds concurrent connections from one address.
+	MaxConnectionsPerIP int
+	// MaxTransactions bounds open transactions per connection, and
+	// MaxTransactionFrames the frames one transaction may hold.
+	MaxTransactions, MaxTransactionFrames int
+	// MaxQueueMessages and MaxQueueBytes bound a queue (0: unbounded). A
+	// producer sending to a full queue waits up to SendBlockTimeout.
+	MaxQueueMessages int
+	MaxQueueBytes    int64
+	// SlowConsumerTimeout is how long a topic subscriber may keep its
+	// publishers waiting for it to take what it was sent before it is
+	// disconnected as too slow.
+	SlowConsumerTimeout time.Duration
+	// MaxTransientQueueBytes bounds the non-persistent messages a queue
+	// holds, which live only in memory: past it, producers of such
+	// messages wait as for a full queue (0: the default, 64 MiB;
+	// negative: unbounded).
+	MaxTransientQueueBytes int64
+	SendBlockTimeout       time.Duration
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// NoRedelivery, as Options.MaxRedeliveries, never redelivers: a message
+// NACKed or left unacknowledged by a departing consumer is dead-lettered.
+const NoRedelivery = -1
+
+// DefaultOptions returns the defaults the broker runs with.
+func DefaultOptions() Options {
+	return Options{
+		Limits:           stomp.DefaultLimits(),
+		MaxConnections:   100000,
+		MaxSubscriptions: 1024,
+		MaxOutboundBytes: 8 << 20,
+		HeartbeatMin:     time.Second,
+		HeartbeatMax:     time.Minute,
+		HeartbeatGrace:   3,
+		ConnectTimeout:   10 * time.Second,
+		MaxRedeliveries:  10,
+		DefaultPrefetch:  1000,
+		QueueMemoryBytes: 16 << 20,
+		FailedLoginDelay: 500 * time.Millisecond,
+
+		MaxConnectionsPerIP:  10000,
+		MaxTransactions:      64,
+		MaxTransactionFrames: 10000,
+		SendBlockTimeout:     30 * time.Second,
+
+		MaxTransientQueueBytes: 64 << 20,
+		SlowConsumerTimeout:    2 * time.Second,
+	}
+}
+
+func (o *Options) fill() {
+	d := DefaultOptions()
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&o.Limits.MaxBodyBytes, d.Limits.MaxBodyBytes)
+	setInt(&o.Limits.MaxHeaderBytes, d.Limits.MaxHeaderBytes)
+	setInt(&o.Limits.MaxHeaders, d.Limits.MaxHeaders)
+	setInt(&o.MaxConnections, d.MaxConnections)
+	setInt(&o.MaxSubscriptions, d.MaxSubscriptions)
+	setInt(&o.MaxOutboundBytes, d.MaxOutboundBytes)
+	setDur(&o.HeartbeatMin, d.HeartbeatMin)
+	setDur(&o.HeartbeatMax, d.HeartbeatMax)
+	setDur(&o.ConnectTimeout, d.ConnectTimeout)
+	setInt(&o.DefaultPrefetch, d.DefaultPrefetch)
+	setInt(&o.QueueMemoryBytes, d.QueueMemoryBytes)
+	setInt(&o.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
+	setInt(&o.MaxTransactions, d.MaxTransactions)
+	setInt(&o.MaxTransactionFrames, d.MaxTransactionFrames)
+	setDur(&o.SendBlockTimeout, d.SendBlockTimeout)
+	setDur(&o.SlowConsumerTimeout, d.SlowConsumerTimeout)
+	if o.MaxTransientQueueBytes == 0 {
+		o.MaxTransientQueueBytes = d.MaxTransientQueueBytes
+	}
+	if o.HeartbeatGrace <= 0 {
+		o.HeartbeatGrace = d.HeartbeatGrace
+	}
+	if o.MaxRedeliveries == 0 {
+		o.MaxRedeliveries = d.MaxRedeliveries
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}

@@ -1,0 +1,65 @@
+package broker
+
+import "time"
+
+// plan is where a batch of published messages goes, decided before
+// anything is stored or delivered.
+type plan struct {
+	routes []route
+	live   []*topicSub // the live subscribers of every route, by range
+	now    int64       // ms: expiry is judged once, at routing
+}
+
+// route is one message's destinations.
+type route struct {
+	m       *message
+	topic   *topic     // nil for a queue message
+	expired bool       // a topic message dead on arrival
+	queues  []*queue   // queues that keep m or a copy of it
+	copies  []*message // the message each of those queues holds
+	live    [2]int     // plan.live[live[0]:live[1]]: topic subscribers
+}
+
+// publish routes messages, stores every persistent copy a queue will hold
+// and then delivers: a receipt sent after it returns means the message is
+// safe. A client publisher is then held back while a topic subscriber it
+// fed is congested (see pace): it goes no faster than they take its
+// messages.
+func (r *local) publish(from *conn, ms []*message) error {
+	p := r.route(ms)
+	if err := r.persist(p); err != nil {
+		return err
+	}
+	r.pace(from, r.deliver(from, p))
+	return nil
+}
+
+// route finds each message's destinations: the queue it names, or the
+// topic with its live and durable subscriptions. Each durable
+// subscription reached gets its own copy, held by its queue.
+func (r *local) route(ms []*message) *plan {
+	p := &plan{routes: make([]route, len(ms)), now: time.Now().UnixMilli()}
+	var m matches
+	for i, msg := range ms {
+		rt := &p.routes[i]
+		rt.m = msg
+		if isQueue(msg.destination) {
+			rt.queues = []*queue{r.queue(msg.destination, true)}
+			rt.copies = []*message{msg}
+			continue
+		}
+		m.reset()
+		rt.topic = r.topics.match(msg.destination, &m)
+		if rt.expired = msg.expired(p.now); rt.expired {
+			continue
+		}
+		for _, d := range m.durables {
+			rt.queues = append(rt.queues, d.q)
+			rt.copies = append(rt.copies, msg.copyFor(d.q.name))
+		}
+		rt.live[0] = len(p.live)
+		p.live = append(p.live, m.live...)
+		rt.live[1] = len(p.live)
+	}
+	return p
+}
