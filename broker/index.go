@@ -245,6 +245,7 @@ type trieWalk struct {
 	words []string
 	m     *matches
 	seen  map[trieState]struct{}
+	steps int // states entered, which tests hold to the bound
 }
 
 type trieState struct {
@@ -255,6 +256,7 @@ type trieState struct {
 // visit enters node n having consumed words[:i]; hash is set when n is a
 // "#" node, which may go on consuming words.
 func (w *trieWalk) visit(n *trieNode, i int) {
+	w.steps++
 	if i == len(w.words) {
 		n.collect(w.m)
 	} else {
@@ -288,6 +290,7 @@ func (w *trieWalk) visitHash(h *trieNode, i int) {
 
 // visitAfterHash goes on from "#" node h once it has taken words up to i.
 func (w *trieWalk) visitAfterHash(h *trieNode, i int) {
+	w.steps++
 	if i == len(w.words) {
 		h.collect(w.m)
 	} else {

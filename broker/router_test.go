@@ -10,33 +10,35 @@ import (
 	"github.com/stampede-mq/stampede/stomp"
 )
 
-func TestMatchWords(t *testing.T) {
-	tests := []struct {
-		pattern, name string
-		want          bool
-	}{
-		{"a.b", "a.b", true},
-		{"a.*", "a.b", true},
-		{"a.*", "a", false},
-		{"a.*", "a.b.c", false},
-		{"stocks.*.nyse", "stocks.ibm.nyse", true},
-		{"stocks.*.nyse", "stocks.ibm.lse", false},
-		{"logs.#", "logs", true},
-		{"logs.#", "logs.a.b.c", true},
-		{"logs.#", "log", false},
-		{"#", "anything.at.all", true},
-		{"#.end", "a.b.end", true},
-		{"#.end", "end", true},
-		{"#.end", "a.b", false},
-		{"a.#.z", "a.z", true},
-		{"a.#.z", "a.b.c.z", true},
-		{"*.*", "a", false},
-	}
-	for _, tc := range tests {
-		got := parsePattern("/topic/" + tc.pattern).matches("/topic/" + tc.name)
-		if got != tc.want {
-			t.Errorf("match(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
-		}
+// opener makes a broker whose sessions route through the router under
+// test.
+type opener func(testing.TB, Options) *Broker
+
+// routerContract is what every router must do, seen as clients see it:
+// through STOMP sessions on a broker that routes through it.
+var routerContract = []struct {
+	name string
+	run  func(*testing.T, opener)
+}{
+	{"TopicFanOutAndWildcards", contractTopicFanOutAndWildcards},
+	{"ClientCannotChooseMessageID", contractClientCannotChooseMessageID},
+	{"QueueRoundRobinAndWaiting", contractQueueRoundRobinAndWaiting},
+	{"ClientAckModes", contractClientAckModes},
+	{"AckByMessageIDBefore12", contractAckByMessageIDBefore12},
+	{"NackRedeliveryAndDeadLetters", contractNackRedeliveryAndDeadLetters},
+	{"ExpiryAndPriority", contractExpiryAndPriority},
+	{"Transactions", contractTransactions},
+	{"TempQueueRequestReply", contractTempQueueRequestReply},
+	{"SlowTopicSubscriberIsDisconnected", contractSlowTopicSubscriberIsDisconnected},
+	{"TopicPublisherIsPacedBySubscriber", contractTopicPublisherIsPacedBySubscriber},
+	{"SlowQueueConsumerIsPaused", contractSlowQueueConsumerIsPaused},
+	{"ExpiredTopicMessageNotDelivered", contractExpiredTopicMessageNotDelivered},
+	{"DurableCollectsWhileAway", contractDurableCollectsWhileAway},
+}
+
+func TestLocalRouterContract(t *testing.T) {
+	for _, c := range routerContract {
+		t.Run(c.name, func(t *testing.T) { c.run(t, newBroker) })
 	}
 }
 
@@ -52,7 +54,7 @@ func publish(c *client, dest, body string, kv ...string) {
 	c.expectReceipt()
 }
 
-func TestTopicFanOutAndWildcards(t *testing.T) {
+func contractTopicFanOutAndWildcards(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	exact := connect(t, b)
 	star := connect(t, b)
@@ -80,7 +82,7 @@ func TestTopicFanOutAndWildcards(t *testing.T) {
 	late.expectNothing(50 * time.Millisecond)
 }
 
-func TestClientCannotChooseMessageID(t *testing.T) {
+func contractClientCannotChooseMessageID(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	c := connect(t, b)
 	subscribe(c, "id", "s1", "destination", "/topic/t")
@@ -91,7 +93,7 @@ func TestClientCannotChooseMessageID(t *testing.T) {
 	}
 }
 
-func TestQueueRoundRobinAndWaiting(t *testing.T) {
+func contractQueueRoundRobinAndWaiting(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	pub := connect(t, b)
 	for i := range 4 {
@@ -127,7 +129,7 @@ func drain(c *client) []string {
 	}
 }
 
-func TestClientAckModes(t *testing.T) {
+func contractClientAckModes(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	pub := connect(t, b)
 	for i := range 3 {
@@ -169,7 +171,7 @@ func TestClientAckModes(t *testing.T) {
 	d.expectNothing(50 * time.Millisecond)
 }
 
-func TestAckByMessageIDBefore12(t *testing.T) {
+func contractAckByMessageIDBefore12(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	c := connect(t, b, "accept-version", "1.1")
 	publish(c, "/queue/q11", "m")
@@ -184,7 +186,7 @@ func TestAckByMessageIDBefore12(t *testing.T) {
 	c.expectError("unknown message-id")
 }
 
-func TestNackRedeliveryAndDeadLetters(t *testing.T) {
+func contractNackRedeliveryAndDeadLetters(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{MaxRedeliveries: 2})
 	c := connect(t, b)
 	publish(c, "/queue/jobs", "a")
@@ -220,7 +222,7 @@ func TestNackRedeliveryAndDeadLetters(t *testing.T) {
 	}
 }
 
-func TestExpiryAndPriority(t *testing.T) {
+func contractExpiryAndPriority(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	c := connect(t, b)
 	past := fmt.Sprint(time.Now().Add(-time.Second).UnixMilli())
@@ -240,7 +242,7 @@ func TestExpiryAndPriority(t *testing.T) {
 	}
 }
 
-func TestTransactions(t *testing.T) {
+func contractTransactions(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	sub := connect(t, b)
 	subscribe(sub, "id", "s", "destination", "/queue/tx", "ack", "client-individual")
@@ -284,7 +286,7 @@ func TestTransactions(t *testing.T) {
 	}
 }
 
-func TestTempQueueRequestReply(t *testing.T) {
+func contractTempQueueRequestReply(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	svc := connect(t, b)
 	subscribe(svc, "id", "svc", "destination", "/queue/svc")
@@ -314,7 +316,7 @@ func TestTempQueueRequestReply(t *testing.T) {
 	}
 }
 
-func TestSlowTopicSubscriberIsDisconnected(t *testing.T) {
+func contractSlowTopicSubscriberIsDisconnected(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{MaxOutboundBytes: 64 << 10})
 	slow := connect(t, b)
 	subscribe(slow, "id", "s", "destination", "/topic/firehose")
@@ -354,7 +356,7 @@ func TestSlowTopicSubscriberIsDisconnected(t *testing.T) {
 // subscriber that stops reading for a while (less than the slow-consumer
 // timeout) holds its publisher back instead of losing messages, and gets
 // every one of them once it reads again.
-func TestTopicPublisherIsPacedBySubscriber(t *testing.T) {
+func contractTopicPublisherIsPacedBySubscriber(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{MaxOutboundBytes: 64 << 10, SlowConsumerTimeout: 10 * time.Second})
 	sub := connect(t, b)
 	subscribe(sub, "id", "s", "destination", "/topic/paced")
@@ -398,7 +400,7 @@ func (c *client) connOutbox(b *Broker) int {
 	return 0
 }
 
-func TestSlowQueueConsumerIsPaused(t *testing.T) {
+func contractSlowQueueConsumerIsPaused(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{MaxOutboundBytes: 32 << 10})
 	slow := connect(t, b)
 	subscribe(slow, "id", "s", "destination", "/queue/bulk")
@@ -426,7 +428,7 @@ func TestSlowQueueConsumerIsPaused(t *testing.T) {
 	}
 }
 
-func TestExpiredTopicMessageNotDelivered(t *testing.T) {
+func contractExpiredTopicMessageNotDelivered(t *testing.T, newBroker opener) {
 	b := newBroker(t, Options{})
 	c := connect(t, b)
 	subscribe(c, "id", "s", "destination", "/topic/ttl")
@@ -435,4 +437,32 @@ func TestExpiredTopicMessageNotDelivered(t *testing.T) {
 	if got := drain(c); strings.Join(got, ",") != "fresh" {
 		t.Fatalf("got %v", got)
 	}
+}
+
+func contractDurableCollectsWhileAway(t *testing.T, newBroker opener) {
+	b := newBroker(t, Options{})
+	pub := connect(t, b)
+	c := connect(t, b, "accept-version", "1.2", "client-id", "app")
+	subscribe(c, "id", "s", "destination", "/topic/feed.#", "durable", "true")
+	live := connect(t, b)
+	subscribe(live, "id", "l", "destination", "/topic/feed.#")
+	publish(pub, "/topic/feed", "zero words")
+	if m := c.expect(stomp.MESSAGE); string(m.Body) != "zero words" {
+		t.Fatalf("durable got %q", m.Body)
+	}
+	if m := live.expect(stomp.MESSAGE); string(m.Body) != "zero words" {
+		t.Fatalf("live got %q", m.Body)
+	}
+	c.close()
+	publish(pub, "/topic/feed.a.b", "away 1")
+	publish(pub, "/topic/feed.c", "away 2", "persistent", "true")
+	publish(pub, "/topic/other", "not matching")
+	c2 := connect(t, b, "accept-version", "1.2", "client-id", "app")
+	subscribe(c2, "id", "s", "destination", "/topic/feed.#", "durable", "true")
+	if got := strings.Join(drain(c2), ","); got != "away 1,away 2" {
+		t.Fatalf("resumed with %q", got)
+	}
+	other := connect(t, b, "accept-version", "1.2", "client-id", "other")
+	other.send(stomp.SUBSCRIBE, "id", "x", "destination", "/topic/feed.#", "x-queue-name", "app.s", "durable", "true")
+	other.expectError("already active")
 }
