@@ -201,6 +201,9 @@ func (b *Broker) Publish(dest string, headers []stomp.Header, body []byte) error
 	if kind == kindTempQueue {
 		return errors.New("temporary queues belong to their connection")
 	}
+	if err := checkHeaderNames(headers); err != nil {
+		return err
+	}
 	f := &stomp.Frame{Command: stomp.SEND, Headers: headers, Body: body}
 	return b.router.publish(nil, []*message{newMessage(b.ids.next(), dest, f, time.Now())})
 }

@@ -19,12 +19,13 @@ var errStop = errors.New("session ends")
 // loop that drains it, and the clocks that heart-beats and the CONNECT
 // deadline run on. What the frames mean is the session's business.
 type conn struct {
-	b    *Broker
-	t    Transport
-	info ConnInfo
-	id   string
-	out  *outbox
-	sess *session
+	b      *Broker
+	t      Transport
+	info   ConnInfo
+	id     string
+	out    *outbox
+	window window // delivered, unacknowledged bytes
+	sess   *session
 
 	// Read loop only.
 	dec *stomp.Decoder
@@ -61,6 +62,7 @@ func newConn(b *Broker, t Transport) *conn {
 		writerDone: make(chan struct{}),
 	}
 	c.out = newOutbox(b.opts.MaxOutboundBytes, func() { go c.writeLoop() })
+	c.window.max = b.opts.MaxUnackedBytes
 	c.sess = newSession(b, c)
 	c.lastRead.Store(now.UnixNano())
 	c.lastWrite.Store(now.UnixNano())
@@ -249,8 +251,10 @@ func (c *conn) fail(msg, receiptID string) bool {
 	return true
 }
 
-// sendControl queues a frame the broker answers with (CONNECTED, RECEIPT).
+// sendControl queues a frame the broker answers with (CONNECTED,
+// RECEIPT); only the read loop calls it, and it waits while the outbox is
+// full (see pushAnswer).
 func (c *conn) sendControl(f *stomp.Frame) {
 	c.b.stats.framesOut[commandIndex(f.Command)].Add(1)
-	c.out.push(Outbound{Head: stomp.AppendHead(nil, f, c.version), Body: []byte{0}}, true)
+	c.out.pushAnswer(Outbound{Head: stomp.AppendHead(nil, f, c.version), Body: []byte{0}})
 }

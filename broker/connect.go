@@ -64,6 +64,9 @@ func (s *session) onConnect(f *stomp.Frame) error {
 		return s.protocolError(f, err.Error())
 	}
 	if id := f.Value("client-id"); id != "" {
+		if len(id) > maxDestLen {
+			return s.protocolError(f, "client-id longer than "+strconv.Itoa(maxDestLen)+" bytes")
+		}
 		if !s.b.claimClientID(id, s) {
 			return s.protocolError(f, "client-id already connected: "+id)
 		}

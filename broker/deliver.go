@@ -45,10 +45,11 @@ func (sub *topicSub) deliver(m *message) (ok, congested bool) {
 	ackID := ""
 	if sub.mode != ackAuto {
 		sub.mu.Lock()
-		if len(sub.pending) >= sub.prefetch {
+		if len(sub.pending) >= sub.prefetch || !sub.conn.window.hasRoom(nil) {
 			sub.mu.Unlock()
 			return false, false
 		}
+		sub.conn.window.hold(m.size())
 		sub.ackSeq++
 		ackID = makeAckID(sub.num, sub.ackSeq)
 		sub.pending = append(sub.pending, delivery{ackID: ackID, m: m})

@@ -10,7 +10,9 @@ const (
 	topicPrefix     = "/topic/"
 	queuePrefix     = "/queue/"
 	tempQueuePrefix = "/temp-queue/"
-	maxDestLen      = 255
+	// tempQueueNamePrefix begins the queue names temporary queues get.
+	tempQueueNamePrefix = queuePrefix + "tmp."
+	maxDestLen          = 255
 )
 
 func isQueue(dest string) bool { return strings.HasPrefix(dest, queuePrefix) }

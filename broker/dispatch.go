@@ -67,6 +67,7 @@ func (q *queue) dispatchOnce() bool {
 			}
 		} else {
 			c.unacked = append(c.unacked, delivery{ackID: ackID, m: m})
+			c.conn.window.hold(m.size())
 			if m.persistent {
 				fx.redeliver = append(fx.redeliver, m)
 			}
@@ -133,6 +134,9 @@ func (q *queue) nextReady() *consumer {
 			continue
 		}
 		if !c.conn.out.hasRoom(q) {
+			continue
+		}
+		if c.mode != ackAuto && !c.conn.window.hasRoom(q) {
 			continue
 		}
 		q.next = (idx + 1) % n

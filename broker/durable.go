@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 
 	"github.com/stampede-mq/stampede/stomp"
@@ -43,16 +44,25 @@ func (r *local) addDurable(sub store.Subscription) *durable {
 
 // durableName names a durable subscription as DESIGN says: the client's
 // own name for it, else its client-id and subscription id.
+// The name keys the subscription in the store, which bounds keys: it is
+// held to a destination's length.
 func durableName(f *stomp.Frame, clientID, subID string) (string, error) {
+	name := ""
 	for _, k := range []string{"x-queue-name", "activemq.subscriptionName"} {
-		if v := f.Value(k); v != "" {
-			return v, nil
+		if name = f.Value(k); name != "" {
+			break
 		}
 	}
-	if clientID == "" {
-		return "", errors.New("a durable subscription needs a client-id on CONNECT or an x-queue-name header")
+	if name == "" {
+		if clientID == "" {
+			return "", errors.New("a durable subscription needs a client-id on CONNECT or an x-queue-name header")
+		}
+		name = clientID + "." + subID
 	}
-	return clientID + "." + subID, nil
+	if len(name) > maxDestLen {
+		return "", errors.New("durable subscription name longer than " + strconv.Itoa(maxDestLen) + " bytes")
+	}
+	return name, nil
 }
 
 // claimDurable finds or creates the durable subscription name on dest

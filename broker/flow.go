@@ -12,12 +12,24 @@ import (
 // Queue dispatch skips consumers whose outbox is full until it drains
 // (outbox.hasRoom).
 
-// admit holds a producer until dest can take one more message.
+// admit holds a producer until dest can take one more message: a queue,
+// or for a topic every durable subscription it reaches, since those keep
+// what they are sent as a queue does.
 func (r *local) admit(dest string, persistent bool, done <-chan struct{}) error {
-	if !isQueue(dest) {
+	if isQueue(dest) {
+		return r.queue(dest, true).waitForRoom(persistent, r.opts.SendBlockTimeout, done)
+	}
+	if !r.topics.hasDurables() {
 		return nil
 	}
-	return r.queue(dest, true).waitForRoom(persistent, r.opts.SendBlockTimeout, done)
+	var m matches
+	r.topics.match(dest, &m)
+	for _, d := range m.durables {
+		if err := d.q.waitForRoom(persistent, r.opts.SendBlockTimeout, done); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pace holds the publishing connection until each congested subscriber's

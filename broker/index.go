@@ -1,6 +1,9 @@
 package broker
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // topicIndex finds every subscription, live or durable, that a published
 // topic name reaches. Exact names are one map lookup, to the topic that
@@ -13,7 +16,12 @@ type topicIndex struct {
 	topics map[string]*topic
 	root   trieNode
 	nwild  int // wildcard bindings in the trie
+
+	durables atomic.Int64 // durable bindings anywhere, read without the lock
 }
+
+// hasDurables reports whether any durable subscription is bound.
+func (x *topicIndex) hasDurables() bool { return x.durables.Load() > 0 }
 
 // bindings are the subscriptions one name or pattern holds.
 type bindings struct {
@@ -109,6 +117,9 @@ func (x *topicIndex) lookup(name string) *topic {
 func (x *topicIndex) bind(p pattern, sub *topicSub, d *durable) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if d != nil {
+		x.durables.Add(1)
+	}
 	if !p.wild {
 		x.topicLocked(p.dest).add(sub, d)
 		return
@@ -125,6 +136,9 @@ func (x *topicIndex) bind(p pattern, sub *topicSub, d *durable) {
 func (x *topicIndex) unbind(p pattern, sub *topicSub, d *durable) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if d != nil {
+		x.durables.Add(-1)
+	}
 	if !p.wild {
 		if t := x.topics[p.dest]; t != nil {
 			t.remove(sub, d)

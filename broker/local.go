@@ -141,6 +141,7 @@ func (r *local) subscribe(sub *subscription) error {
 func (r *local) unsubscribe(sub *subscription) {
 	if sub.topic != nil {
 		r.topics.unbind(sub.topic.pattern, sub.topic, nil)
+		sub.topic.drop()
 		return
 	}
 	sub.cons.q.removeConsumer(sub.cons)

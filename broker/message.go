@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"errors"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -49,14 +51,30 @@ func (m *message) size() int {
 
 type headTails [3]atomic.Pointer[[]byte]
 
-// headers a client may not set or that the broker sets itself on MESSAGE.
+// headers a client may not set: the broker sets them on MESSAGE, on dead
+// letters, or (SockJS) to say how it carried a frame.
 func reservedHeader(k string) bool {
 	switch k {
 	case "destination", "message-id", "subscription", "ack", "receipt",
-		"transaction", "content-length", "redelivered", "timestamp":
+		"transaction", "content-length", "redelivered", "timestamp",
+		"x-original-destination", "x-death-reason",
+		"content-transfer-encoding", "x-invalid-utf8":
 		return true
 	}
 	return false
+}
+
+// checkHeaderNames refuses a header name that some receiver could not
+// read back as one name: STOMP 1.0 has no escaping, so a colon in a name
+// would split it into another header there (content-length\c1 arriving
+// as content-length:1:), and a line break would start another.
+func checkHeaderNames(hs []stomp.Header) error {
+	for _, h := range hs {
+		if strings.ContainsAny(h.Key, ":\n\r") {
+			return errors.New("header name " + strconv.Quote(h.Key) + " contains a colon or a line break")
+		}
+	}
+	return nil
 }
 
 // newMessage builds a message from a SEND frame.

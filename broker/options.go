@@ -53,6 +53,15 @@ type Options struct {
 	// MaxTransactions bounds open transactions per connection, and
 	// MaxTransactionFrames the frames one transaction may hold.
 	MaxTransactions, MaxTransactionFrames int
+	// MaxTransactionBytes bounds the message bytes a connection's open
+	// transactions hold together until COMMIT or ABORT.
+	MaxTransactionBytes int64
+	// MaxUnackedBytes bounds the message bytes a connection holds
+	// delivered and unacknowledged, whatever its prefetch-counts say.
+	MaxUnackedBytes int64
+	// MaxWildcards bounds the wildcard words ("*", "#") of one topic
+	// subscription's pattern.
+	MaxWildcards int
 	// MaxQueueMessages and MaxQueueBytes bound a queue (0: unbounded). A
 	// producer sending to a full queue waits up to SendBlockTimeout.
 	MaxQueueMessages int
@@ -94,6 +103,9 @@ func DefaultOptions() Options {
 		MaxConnectionsPerIP:  10000,
 		MaxTransactions:      64,
 		MaxTransactionFrames: 10000,
+		MaxTransactionBytes:  64 << 20,
+		MaxUnackedBytes:      64 << 20,
+		MaxWildcards:         16,
 		SendBlockTimeout:     30 * time.Second,
 
 		MaxTransientQueueBytes: 64 << 20,
@@ -104,6 +116,11 @@ func DefaultOptions() Options {
 func (o *Options) fill() {
 	d := DefaultOptions()
 	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt64 := func(v *int64, def int64) {
 		if *v <= 0 {
 			*v = def
 		}
@@ -127,6 +144,9 @@ func (o *Options) fill() {
 	setInt(&o.MaxConnectionsPerIP, d.MaxConnectionsPerIP)
 	setInt(&o.MaxTransactions, d.MaxTransactions)
 	setInt(&o.MaxTransactionFrames, d.MaxTransactionFrames)
+	setInt(&o.MaxWildcards, d.MaxWildcards)
+	setInt64(&o.MaxTransactionBytes, d.MaxTransactionBytes)
+	setInt64(&o.MaxUnackedBytes, d.MaxUnackedBytes)
 	setDur(&o.SendBlockTimeout, d.SendBlockTimeout)
 	setDur(&o.SlowConsumerTimeout, d.SlowConsumerTimeout)
 	if o.MaxTransientQueueBytes == 0 {

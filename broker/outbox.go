@@ -34,12 +34,42 @@ func newOutbox(max int, start func()) *outbox {
 	return &outbox{max: max, start: start}
 }
 
-// push queues a frame unless the queue is over its byte bound. Control
-// frames (CONNECTED, RECEIPT, ERROR, heart-beats) pass force, since they
-// are small and must not be lost.
+// push queues a frame unless the queue is over its byte bound. Force is
+// for what is bounded elsewhere: heart-beats (one byte per interval) and
+// queue deliveries (dispatch checked hasRoom first).
 func (o *outbox) push(f Outbound, force bool) bool {
 	ok, _ := o.pushCongested(f, force)
 	return ok
+}
+
+// pushAnswer queues a frame the read loop answers the client with
+// (CONNECTED, RECEIPT). It counts against the bound like every other
+// frame: while the outbox is full the read loop waits here, so a client
+// that asks for receipts faster than it reads them is simply not read
+// any more, rather than growing the broker. It reports false once the
+// outbox is closing.
+func (o *outbox) pushAnswer(f Outbound) bool {
+	for {
+		o.mu.Lock()
+		if o.closing {
+			o.mu.Unlock()
+			return false
+		}
+		if o.bytes == 0 || o.bytes+f.Len() <= o.max {
+			o.frames = append(o.frames, f)
+			o.bytes += f.Len()
+			start, notify := o.wakeLocked()
+			o.mu.Unlock()
+			o.wake(start, notify)
+			return true
+		}
+		if o.drained == nil {
+			o.drained = make(chan struct{})
+		}
+		drained := o.drained
+		o.mu.Unlock()
+		<-drained // closed as the write loop relieves it, or on closing
+	}
 }
 
 // A connection is congested once its outbound queue holds more than

@@ -141,12 +141,24 @@ func (q *queue) removeConsumer(c *consumer) {
 	for _, d := range c.unacked {
 		ms = append(ms, d.m)
 	}
+	released := sizeOf(c.unacked)
 	clear(c.unacked)
 	c.unacked = nil
 	q.requeueLocked(ms, &fx)
 	q.removeLocked(c)
 	q.mu.Unlock()
 	q.r.apply(q, &fx)
+	q.released(c, released)
+}
+
+// released gives a consumer's connection back the window its settled
+// messages held, and dispatches this queue and any that waited for room.
+func (q *queue) released(c *consumer, n int) {
+	for _, other := range c.conn.window.release(n) {
+		if other != q {
+			other.dispatch()
+		}
+	}
 	q.dispatch()
 }
 
@@ -189,12 +201,15 @@ func (q *queue) settle(c *consumer, match func(*delivery) bool, cumulative, ack,
 		return errUnknownAck
 	}
 	var settled []*message
+	var released int
 	if cumulative {
 		for _, d := range c.unacked[:i+1] {
 			settled = append(settled, d.m)
 		}
+		released = sizeOf(c.unacked[:i+1])
 	} else {
 		settled = []*message{c.unacked[i].m}
+		released = settled[0].size()
 	}
 	c.unacked = removeSettled(c.unacked, i, cumulative)
 	if ack {
@@ -218,7 +233,7 @@ func (q *queue) settle(c *consumer, match func(*delivery) bool, cumulative, ack,
 	}
 	q.mu.Unlock()
 	q.r.apply(q, &fx)
-	q.dispatch()
+	q.released(c, released)
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -43,6 +45,9 @@ func (s *session) onSend(f *stomp.Frame) (batched bool, err error) {
 			return false, err
 		}
 	}
+	if err := checkHeaderNames(f.Headers); err != nil {
+		return false, err
+	}
 	tx, err := s.txFor(f)
 	if err != nil {
 		return false, err
@@ -56,8 +61,7 @@ func (s *session) onSend(f *stomp.Frame) (batched bool, err error) {
 		return false, err
 	}
 	if tx != nil {
-		tx.actions = append(tx.actions, txAction{send: m})
-		return false, nil
+		return false, s.hold(tx, m)
 	}
 	if err := s.r.admit(dest, m.persistent, s.c.writerDone); err != nil {
 		return false, err
@@ -135,7 +139,14 @@ func (s *session) tempQueue(dest string) string {
 	if s.temps == nil {
 		s.temps = make(map[string]string)
 	}
-	name := queuePrefix + "tmp." + s.c.id + "." + strings.TrimPrefix(dest, tempQueuePrefix)
+	if s.tempKey == "" {
+		// Others learn these names only from reply-to headers: they must
+		// not be able to guess them and consume another's replies.
+		key := make([]byte, 12)
+		rand.Read(key)
+		s.tempKey = hex.EncodeToString(key)
+	}
+	name := tempQueueNamePrefix + s.tempKey + "." + strings.TrimPrefix(dest, tempQueuePrefix)
 	s.r.openTemp(name)
 	s.temps[dest] = name
 	return name

@@ -32,7 +32,9 @@ type session struct {
 	subsByNum    map[int]*subscription
 	subNum       int
 	txs          map[string]*transaction
+	txBytes      int64             // held by all of txs
 	temps        map[string]string // /temp-queue/NAME → the queue's name
+	tempKey      string            // the random part of their names
 	sends        []*message        // SENDs of the current read, see flushSends
 	sendReceipts []string          // the receipt each of them asked for, or ""
 
@@ -145,6 +147,7 @@ func (s *session) cleanup() {
 		delete(s.subs, id)
 	}
 	clear(s.txs)
+	s.txBytes = 0
 	for dest, name := range s.temps {
 		s.r.closeTemp(name)
 		delete(s.temps, dest)

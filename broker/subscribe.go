@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/stampede-mq/stampede/stomp"
 )
@@ -12,9 +13,8 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
-	if len(s.subs) >= s.b.opts.MaxSubscriptions {
-		s.b.limits.hit("subscriptions")
-		return errors.New("subscription limit reached (max " + strconv.Itoa(s.b.opts.MaxSubscriptions) + " per connection)")
+	if sub.kind == kindQueue && strings.HasPrefix(sub.dest, tempQueueNamePrefix) && !s.ownsTemp(sub.dest) {
+		return errAccess("read", sub.dest+" (another connection's temporary queue)")
 	}
 	if sub.kind != kindTempQueue {
 		if err := s.checkRead(sub.dest); err != nil {
@@ -55,6 +55,10 @@ func (s *session) parseSubscribe(f *stomp.Frame) (*subscription, error) {
 	if sub.kind, err = parseDestination(dest, true); err != nil {
 		return nil, destinationError(dest, err)
 	}
+	if n := strings.Count(dest, "*") + strings.Count(dest, "#"); sub.kind == kindTopic && n > s.b.opts.MaxWildcards {
+		s.b.limits.hit("wildcards")
+		return nil, limitError("wildcards per subscription", s.b.opts.MaxWildcards)
+	}
 	switch a := f.Value("ack"); a {
 	case "", "auto":
 		sub.mode = ackAuto
@@ -81,10 +85,26 @@ func isDurable(f *stomp.Frame) bool {
 	return f.Value("durable") == "true" || f.Value("activemq.subscriptionName") != ""
 }
 
-// subscribe numbers sub, hands it to the router and records it.
+// ownsTemp reports whether name is one of this session's temporary
+// queues.
+func (s *session) ownsTemp(name string) bool {
+	for _, own := range s.temps {
+		if own == name {
+			return true
+		}
+	}
+	return false
+}
+
+// subscribe numbers sub, hands it to the router and records it. Every
+// subscription counts against the limit, those reply-to makes included.
 func (s *session) subscribe(sub *subscription) error {
 	if _, dup := s.subs[sub.id]; dup {
 		return errors.New("duplicate subscription id " + strconv.Quote(sub.id))
+	}
+	if len(s.subs) >= s.b.opts.MaxSubscriptions {
+		s.b.limits.hit("subscriptions")
+		return errors.New("subscription limit reached (max " + strconv.Itoa(s.b.opts.MaxSubscriptions) + " per connection)")
 	}
 	s.subNum++
 	sub.conn, sub.num = s.c, s.subNum

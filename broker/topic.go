@@ -34,7 +34,12 @@ func (sub *topicSub) settle(match func(*delivery) bool, cumulative bool) error {
 	if i < 0 {
 		return errUnknownAck
 	}
+	n := sub.pending[i].m.size()
+	if cumulative {
+		n = sizeOf(sub.pending[:i+1])
+	}
 	sub.pending = removeSettled(sub.pending, i, cumulative)
+	sub.conn.window.release(n)
 	return nil
 }
 
@@ -42,4 +47,14 @@ func (sub *topicSub) hasPending(match func(*delivery) bool) bool {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	return findDelivery(sub.pending, match) >= 0
+}
+
+// drop forgets what the subscription holds unacknowledged, when it ends:
+// topic messages are not redelivered.
+func (sub *topicSub) drop() {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	sub.conn.window.release(sizeOf(sub.pending))
+	clear(sub.pending)
+	sub.pending = nil
 }

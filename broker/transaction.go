@@ -11,6 +11,7 @@ import (
 // action is a message to publish or a settlement to make.
 type transaction struct {
 	actions []txAction
+	bytes   int64 // of the messages it holds
 }
 
 type txAction struct {
@@ -43,6 +44,20 @@ func (tx *transaction) commit(s *session) error {
 		}
 	}
 	return flush()
+}
+
+// hold adds a SEND to a transaction, within the bytes all the session's
+// open transactions may hold together.
+func (s *session) hold(tx *transaction, m *message) error {
+	n := int64(m.size())
+	if max := s.b.opts.MaxTransactionBytes; s.txBytes+n > max {
+		s.b.limits.hit("transaction-bytes")
+		return limitError("bytes held by transactions", int(max))
+	}
+	tx.actions = append(tx.actions, txAction{send: m})
+	tx.bytes += n
+	s.txBytes += n
+	return nil
 }
 
 // txFor returns the transaction a frame names, if any, checking that it
@@ -87,6 +102,7 @@ func (s *session) onTransaction(f *stomp.Frame) error {
 		return errors.New("unknown transaction " + strconv.Quote(id))
 	}
 	delete(s.txs, id)
+	s.txBytes -= tx.bytes
 	if f.Command == stomp.ABORT {
 		return nil
 	}

@@ -52,6 +52,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.BoolVar(&c.PProf, "pprof", false, "serve net/http/pprof under /debug/pprof to admin users")
 	c.SockJS.flags(fs)
 	c.Security.flags(fs, o)
+	boundFlags(fs, o)
 	fs.IntVar(&o.Limits.MaxBodyBytes, "max-body-bytes", o.Limits.MaxBodyBytes, "largest frame body accepted")
 	fs.IntVar(&o.Limits.MaxHeaderBytes, "max-header-bytes", o.Limits.MaxHeaderBytes, "largest frame header section accepted")
 	fs.IntVar(&o.Limits.MaxHeaders, "max-headers", o.Limits.MaxHeaders, "most headers accepted in one frame")
