@@ -251,6 +251,20 @@ func (c *conn) fail(msg, receiptID string) bool {
 	return true
 }
 
+// failSlow disconnects a client that takes nothing of what it is sent:
+// what waits for it is dropped, and the ERROR goes out behind the write in
+// progress. That write is bounded by the transport's write timeout, so
+// the connection holds little while the ERROR waits to be read.
+func (c *conn) failSlow(msg string) bool {
+	ob := c.errorFrame(msg, "")
+	if !c.out.closeDropping(&ob) {
+		return false
+	}
+	c.b.stats.framesOut[commandIndex(stomp.ERROR)].Add(1)
+	c.b.log.Info("closing connection with ERROR", "conn", c.id, "remote", c.info.RemoteAddr, "message", msg)
+	return true
+}
+
 // sendControl queues a frame the broker answers with (CONNECTED,
 // RECEIPT); only the read loop calls it, and it waits while the outbox is
 // full (see pushAnswer).

@@ -51,7 +51,7 @@ func (r *local) pace(from *conn, congested []*topicSub) {
 
 // dropSlow disconnects a topic subscriber that cannot keep up.
 func (r *local) dropSlow(sub *topicSub) {
-	if sub.conn.fail("slow consumer: subscription "+sub.id+" cannot keep up", "") {
+	if sub.conn.failSlow("slow consumer: subscription " + sub.id + " cannot keep up") {
 		r.stats.slowConsumers.Add(1)
 	}
 }

@@ -176,10 +176,29 @@ func (o *outbox) hasRoom(q *queue) bool {
 // the write loop flushes what is queued and then closes the transport.
 // Only the first call has an effect; it reports whether this was it.
 func (o *outbox) closeAfter(last *Outbound) bool {
+	return o.close(last, false)
+}
+
+// closeDropping is closeAfter for a client that stopped taking what it is
+// sent: what is queued is dropped, so only the last frame waits behind
+// the write in progress, and the client reads why it was cut off as soon
+// as it reads at all.
+func (o *outbox) closeDropping(last *Outbound) bool {
+	return o.close(last, true)
+}
+
+func (o *outbox) close(last *Outbound, drop bool) bool {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
 		return false
+	}
+	if drop {
+		for _, f := range o.frames {
+			o.bytes -= f.Len()
+		}
+		clear(o.frames)
+		o.frames = o.frames[:0]
 	}
 	if last != nil {
 		o.frames = append(o.frames, *last)
