@@ -14,10 +14,12 @@ func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 		for j, q := range rt.queues {
 			q.enqueue(rt.copies[j])
 		}
-		if rt.topic == nil {
+		if !rt.fanout {
 			continue
 		}
-		rt.topic.published.Add(1)
+		if rt.topic != nil {
+			rt.topic.published.Add(1)
+		}
 		if rt.expired {
 			r.stats.expired.Add(1)
 			continue
@@ -29,7 +31,9 @@ func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 				continue
 			}
 			r.stats.delivered.Add(1)
-			rt.topic.delivered.Add(1)
+			if rt.topic != nil {
+				rt.topic.delivered.Add(1)
+			}
 			if busy && from != nil && sub.conn != from && !slices.Contains(congested, sub) {
 				congested = append(congested, sub)
 			}

@@ -38,7 +38,7 @@ func (r *local) addDurable(sub store.Subscription) *durable {
 		return had // made meanwhile by a racing claim
 	}
 	r.durables.m[d.name] = d
-	r.topics.bind(d.pattern, nil, d)
+	r.topics.bind(d.pattern, nil, d, 0)
 	return d
 }
 
@@ -78,6 +78,13 @@ func (r *local) claimDurable(name, dest string) (*durable, error) {
 				return nil, err
 			}
 			continue
+		}
+		r.durables.mu.RLock()
+		full := len(r.durables.m) >= r.opts.MaxDurables
+		r.durables.mu.RUnlock()
+		if full {
+			r.limits.hit("durable-subscriptions")
+			return nil, limitError("durable subscriptions", r.opts.MaxDurables)
 		}
 		sub := store.Subscription{Name: name, Destination: dest, Queue: durablePrefix + name}
 		if err := r.store.PutSubscription(sub); err != nil {

@@ -17,7 +17,11 @@ import (
 // what they are sent as a queue does.
 func (r *local) admit(dest string, persistent bool, done <-chan struct{}) error {
 	if isQueue(dest) {
-		return r.queue(dest, true).waitForRoom(persistent, r.opts.SendBlockTimeout, done)
+		q, err := r.queueFor(dest)
+		if err != nil {
+			return err
+		}
+		return q.waitForRoom(persistent, r.opts.SendBlockTimeout, done)
 	}
 	if !r.topics.hasDurables() {
 		return nil

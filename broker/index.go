@@ -3,6 +3,7 @@ package broker
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // topicIndex finds every subscription, live or durable, that a published
@@ -84,28 +85,6 @@ func newTopicIndex() *topicIndex {
 	return &topicIndex{topics: make(map[string]*topic)}
 }
 
-// topic returns the topic of an exact name, made on first use.
-func (x *topicIndex) topic(name string) *topic {
-	x.mu.RLock()
-	t := x.topics[name]
-	x.mu.RUnlock()
-	if t != nil {
-		return t
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.topicLocked(name)
-}
-
-func (x *topicIndex) topicLocked(name string) *topic {
-	t := x.topics[name]
-	if t == nil {
-		t = &topic{name: name}
-		x.topics[name] = t
-	}
-	return t
-}
-
 // lookup returns the topic of name if it exists.
 func (x *topicIndex) lookup(name string) *topic {
 	x.mu.RLock()
@@ -113,17 +92,33 @@ func (x *topicIndex) lookup(name string) *topic {
 	return x.topics[name]
 }
 
-// bind adds a live subscription (sub) or a durable one (d) on p.
-func (x *topicIndex) bind(p pattern, sub *topicSub, d *durable) {
+// bind adds a live subscription (sub) or a durable one (d) on p. It
+// refuses, reporting false, a live one that would make a new topic past
+// maxTopics (0: no limit).
+func (x *topicIndex) bind(p pattern, sub *topicSub, d *durable, maxTopics int) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if !p.wild {
+		t := x.topics[p.dest]
+		if t == nil {
+			if sub != nil && maxTopics > 0 && len(x.topics) >= maxTopics {
+				return false
+			}
+			t = &topic{name: p.dest}
+			x.topics[p.dest] = t
+		}
+		t.lastUsed.Store(time.Now().UnixNano())
+		t.add(sub, d)
+	} else {
+		x.bindWild(p, sub, d)
+	}
 	if d != nil {
 		x.durables.Add(1)
 	}
-	if !p.wild {
-		x.topicLocked(p.dest).add(sub, d)
-		return
-	}
+	return true
+}
+
+func (x *topicIndex) bindWild(p pattern, sub *topicSub, d *durable) {
 	n := &x.root
 	for _, w := range p.words {
 		n = n.child(w, true)
@@ -162,10 +157,11 @@ func (x *topicIndex) unbind(p pattern, sub *topicSub, d *durable) {
 	}
 }
 
-// match returns the topic of a published name (made on first use) and
-// adds to m every subscription the name reaches.
+// match adds to m every subscription a published name reaches, and
+// returns the name's topic if one is recorded.
 func (x *topicIndex) match(name string, m *matches) *topic {
 	x.mu.RLock()
+	defer x.mu.RUnlock()
 	t := x.topics[name]
 	if t != nil {
 		t.collect(m)
@@ -173,10 +169,6 @@ func (x *topicIndex) match(name string, m *matches) *topic {
 	if x.nwild > 0 {
 		w := trieWalk{words: topicWords(name), m: m}
 		w.visit(&x.root, 0)
-	}
-	x.mu.RUnlock()
-	if t == nil {
-		t = x.topic(name)
 	}
 	return t
 }

@@ -52,7 +52,7 @@ func indexMatch(x *topicIndex, name string) []string {
 
 func bindLive(x *topicIndex, id, dest string) *topicSub {
 	sub := &topicSub{subscription: &subscription{id: id, dest: dest}, pattern: parsePattern(dest)}
-	x.bind(sub.pattern, sub, nil)
+	x.bind(sub.pattern, sub, nil, 0)
 	return sub
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/stampede-mq/stampede/store"
 )
@@ -21,8 +22,9 @@ type local struct {
 	taps   *taps
 	topics *topicIndex
 
-	mu     sync.Mutex
-	queues map[string]*queue
+	mu        sync.Mutex
+	queues    map[string]*queue
+	lastSweep atomic.Int64 // unix ns, see sweep
 
 	durables durables
 	writer   storeWriter
@@ -98,13 +100,31 @@ func (r *local) allQueues() []*queue {
 	return qs
 }
 
-func (r *local) openTemp(name string) {
+func (r *local) openTemp(name string) error {
+	if err := r.roomForQueue(name); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.queues[name] == nil {
 		// temp is set before the queue is visible to anyone else.
 		r.queues[name] = &queue{r: r, name: name, temp: true}
 	}
+	return nil
+}
+
+// bindLive adds a live topic subscription to the index, within the limit
+// of topics tracked by exact name.
+func (r *local) bindLive(sub *topicSub) error {
+	if r.topics.bind(sub.pattern, sub, nil, r.opts.MaxTopics) {
+		return nil
+	}
+	r.sweep(true)
+	if r.topics.bind(sub.pattern, sub, nil, r.opts.MaxTopics) {
+		return nil
+	}
+	r.limits.hit("topics")
+	return limitError("topics", r.opts.MaxTopics)
 }
 
 func (r *local) closeTemp(name string) {
@@ -126,12 +146,12 @@ func (r *local) subscribe(sub *subscription) error {
 		d.q.addConsumer(sub.cons)
 	case sub.kind == kindTopic:
 		sub.topic = &topicSub{subscription: sub, pattern: parsePattern(sub.dest)}
-		r.topics.bind(sub.topic.pattern, sub.topic, nil)
-		if !sub.topic.pattern.wild {
-			r.topics.topic(sub.dest) // listed from now on
-		}
+		return r.bindLive(sub.topic)
 	default:
-		q := r.queue(sub.queue, true)
+		q, err := r.queueFor(sub.queue)
+		if err != nil {
+			return err
+		}
 		sub.cons = &consumer{subscription: sub, q: q}
 		q.addConsumer(sub.cons)
 	}

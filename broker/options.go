@@ -59,6 +59,14 @@ type Options struct {
 	// MaxUnackedBytes bounds the message bytes a connection holds
 	// delivered and unacknowledged, whatever its prefetch-counts say.
 	MaxUnackedBytes int64
+	// MaxQueues, MaxTopics and MaxDurables bound the queues, the topics
+	// subscribed to by exact name, and the durable subscriptions the broker
+	// holds; MaxTempQueues the temporary queues of one connection.
+	MaxQueues, MaxTopics, MaxDurables, MaxTempQueues int
+	// IdleDestinationTTL is how long an empty, unused queue (not temporary,
+	// not a durable subscription's) or a topic nobody subscribes to is
+	// kept before it is forgotten.
+	IdleDestinationTTL time.Duration
 	// MaxWildcards bounds the wildcard words ("*", "#") of one topic
 	// subscription's pattern.
 	MaxWildcards int
@@ -106,6 +114,11 @@ func DefaultOptions() Options {
 		MaxTransactionBytes:  64 << 20,
 		MaxUnackedBytes:      64 << 20,
 		MaxWildcards:         16,
+		MaxQueues:            50000,
+		MaxTopics:            100000,
+		MaxDurables:          10000,
+		MaxTempQueues:        64,
+		IdleDestinationTTL:   10 * time.Minute,
 		SendBlockTimeout:     30 * time.Second,
 
 		MaxTransientQueueBytes: 64 << 20,
@@ -145,6 +158,11 @@ func (o *Options) fill() {
 	setInt(&o.MaxTransactions, d.MaxTransactions)
 	setInt(&o.MaxTransactionFrames, d.MaxTransactionFrames)
 	setInt(&o.MaxWildcards, d.MaxWildcards)
+	setInt(&o.MaxQueues, d.MaxQueues)
+	setInt(&o.MaxTopics, d.MaxTopics)
+	setInt(&o.MaxDurables, d.MaxDurables)
+	setInt(&o.MaxTempQueues, d.MaxTempQueues)
+	setDur(&o.IdleDestinationTTL, d.IdleDestinationTTL)
 	setInt64(&o.MaxTransactionBytes, d.MaxTransactionBytes)
 	setInt64(&o.MaxUnackedBytes, d.MaxUnackedBytes)
 	setDur(&o.SendBlockTimeout, d.SendBlockTimeout)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"sync"
 
@@ -33,6 +34,8 @@ type queue struct {
 	next      int // round-robin position
 	enqueued  uint64
 	dequeued  uint64
+	removed   bool         // forgotten while idle: look the name up again
+	lastUsed  atomic.Int64 // unix ns, see forgetIfIdle
 
 	// Paging: persistent messages past the memory window stay only in the
 	// store and are read back a batch at a time as the window drains.
@@ -108,7 +111,13 @@ func (q *queue) popFront() *message {
 
 // enqueue adds published messages and dispatches them.
 func (q *queue) enqueue(ms ...*message) {
+	q.used()
 	q.mu.Lock()
+	if q.removed {
+		q.mu.Unlock()
+		q.r.queue(q.name, true).enqueue(ms...)
+		return
+	}
 	for _, m := range ms {
 		q.enqueued++
 		if _, early := q.resident[m.seq]; early && m.seq != 0 {
@@ -125,8 +134,18 @@ func (q *queue) enqueue(ms ...*message) {
 	q.dispatch()
 }
 
+// addConsumer attaches c, to the queue now bearing q's name if q was
+// forgotten meanwhile.
 func (q *queue) addConsumer(c *consumer) {
+	q.used()
 	q.mu.Lock()
+	if q.removed {
+		q.mu.Unlock()
+		q = q.r.queue(q.name, true)
+		c.q = q
+		q.addConsumer(c)
+		return
+	}
 	q.consumers = append(q.consumers, c)
 	q.mu.Unlock()
 	q.dispatch()

@@ -13,7 +13,8 @@ type plan struct {
 // route is one message's destinations.
 type route struct {
 	m       *message
-	topic   *topic     // nil for a queue message
+	fanout  bool       // a topic message
+	topic   *topic     // its topic, if recorded
 	expired bool       // a topic message dead on arrival
 	queues  []*queue   // queues that keep m or a copy of it
 	copies  []*message // the message each of those queues holds
@@ -26,7 +27,10 @@ type route struct {
 // fed is congested (see pace): it goes no faster than they take its
 // messages.
 func (r *local) publish(from *conn, ms []*message) error {
-	p := r.route(ms)
+	p, err := r.route(ms)
+	if err != nil {
+		return err
+	}
 	if err := r.persist(p); err != nil {
 		return err
 	}
@@ -37,19 +41,26 @@ func (r *local) publish(from *conn, ms []*message) error {
 // route finds each message's destinations: the queue it names, or the
 // topic with its live and durable subscriptions. Each durable
 // subscription reached gets its own copy, held by its queue.
-func (r *local) route(ms []*message) *plan {
+func (r *local) route(ms []*message) (*plan, error) {
 	p := &plan{routes: make([]route, len(ms)), now: time.Now().UnixMilli()}
 	var m matches
 	for i, msg := range ms {
 		rt := &p.routes[i]
 		rt.m = msg
 		if isQueue(msg.destination) {
-			rt.queues = []*queue{r.queue(msg.destination, true)}
+			q, err := r.queueFor(msg.destination)
+			if err != nil {
+				return nil, err
+			}
+			rt.queues = []*queue{q}
 			rt.copies = []*message{msg}
 			continue
 		}
 		m.reset()
-		rt.topic = r.topics.match(msg.destination, &m)
+		rt.fanout = true
+		if rt.topic = r.topics.match(msg.destination, &m); rt.topic != nil {
+			rt.topic.lastUsed.Store(p.now * int64(time.Millisecond))
+		}
 		if rt.expired = msg.expired(p.now); rt.expired {
 			continue
 		}
@@ -61,5 +72,5 @@ func (r *local) route(ms []*message) *plan {
 		p.live = append(p.live, m.live...)
 		rt.live[1] = len(p.live)
 	}
-	return p
+	return p, nil
 }

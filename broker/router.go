@@ -38,7 +38,7 @@ type router interface {
 	holds(sub *subscription, match func(*delivery) bool) bool
 	// openTemp makes a connection's temporary queue; closeTemp deletes it
 	// with its messages when the connection ends.
-	openTemp(name string)
+	openTemp(name string) error
 	closeTemp(name string)
 	// forgetDurable deletes an inactive durable subscription and what it
 	// holds.

@@ -53,7 +53,9 @@ func (s *session) onSend(f *stomp.Frame) (batched bool, err error) {
 		return false, err
 	}
 	if kind == kindTempQueue {
-		dest = s.tempQueue(dest)
+		if dest, err = s.tempQueue(dest); err != nil {
+			return false, err
+		}
 	}
 	s.c.msgsIn.Add(1)
 	m := newMessage(s.b.ids.next(), dest, f, time.Now())
@@ -118,7 +120,10 @@ func (s *session) rewriteReplyTo(m *message) error {
 		if _, err := parseDestination(h.Value, false); err != nil {
 			return destinationError(h.Value, err)
 		}
-		name := s.tempQueue(h.Value)
+		name, err := s.tempQueue(h.Value)
+		if err != nil {
+			return err
+		}
 		if !s.consumes(name) {
 			sub := &subscription{id: h.Value, dest: h.Value, kind: kindTempQueue, mode: ackAuto, queue: name}
 			if err := s.subscribe(sub); err != nil {
@@ -132,9 +137,13 @@ func (s *session) rewriteReplyTo(m *message) error {
 
 // tempQueue returns the name of this connection's queue for
 // /temp-queue/NAME, opening it on first use.
-func (s *session) tempQueue(dest string) string {
+func (s *session) tempQueue(dest string) (string, error) {
 	if name, ok := s.temps[dest]; ok {
-		return name
+		return name, nil
+	}
+	if len(s.temps) >= s.b.opts.MaxTempQueues {
+		s.b.limits.hit("temp-queues")
+		return "", limitError("temporary queues per connection", s.b.opts.MaxTempQueues)
 	}
 	if s.temps == nil {
 		s.temps = make(map[string]string)
@@ -147,9 +156,11 @@ func (s *session) tempQueue(dest string) string {
 		s.tempKey = hex.EncodeToString(key)
 	}
 	name := tempQueueNamePrefix + s.tempKey + "." + strings.TrimPrefix(dest, tempQueuePrefix)
-	s.r.openTemp(name)
+	if err := s.r.openTemp(name); err != nil {
+		return "", err
+	}
 	s.temps[dest] = name
-	return name
+	return name, nil
 }
 
 // consumes reports whether the session subscribes to the named queue.

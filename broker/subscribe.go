@@ -27,7 +27,9 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 			return err
 		}
 	case sub.kind == kindTempQueue:
-		sub.queue = s.tempQueue(sub.dest)
+		if sub.queue, err = s.tempQueue(sub.dest); err != nil {
+			return err
+		}
 	case sub.kind == kindQueue:
 		sub.queue = sub.dest
 	}

@@ -13,6 +13,7 @@ type topic struct {
 	name string
 	bindings
 	published, delivered atomic.Uint64
+	lastUsed             atomic.Int64 // unix ns, see sweep
 }
 
 // topicSub is a live subscription to a topic name or pattern.
