@@ -158,7 +158,7 @@ func (o *Options) fill() {
 type Broker struct {
 	opts   Options
 	log    *slog.Logger
-	store  store.Store
+	store  Store
 	topics *topicIndex
 	idBase string
 	msgSeq atomic.Uint64
@@ -227,7 +227,7 @@ func byCommand(cs *[len(commandNames)]atomic.Uint64) map[string]uint64 {
 
 // New returns a broker that keeps persistent messages in st and reloads
 // the queues st already holds.
-func New(opts Options, st store.Store) (*Broker, error) {
+func New(opts Options, st Store) (*Broker, error) {
 	opts.fill()
 	b := &Broker{
 		opts:      opts,

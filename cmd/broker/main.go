@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-mq/stampede/broker"
-	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/store/bolt"
 	"github.com/stampede-mq/stampede/subprotocol"
 	"github.com/stampede-mq/stampede/web"
 )
@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Help:    "Time one store commit took, fsync included; concurrent persistent sends share one.",
 		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
 	})
-	st, err := store.OpenBolt(cfg.DataDir, store.BoltOptions{
+	st, err := bolt.Open(cfg.DataDir, bolt.Options{
 		OnCommit: func(d time.Duration, _ int) { commitSeconds.Observe(d.Seconds()) },
 	})
 	if err != nil {

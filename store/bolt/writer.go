@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -9,7 +9,9 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/stampede-mq/stampede/store"
 )
 
 const (
@@ -38,26 +40,26 @@ const (
 // failed, so the writer may use the op's slices meanwhile.
 type writeOp struct {
 	kind   opKind
-	recs   []*Record
+	recs   []*store.Record
 	vals   [][]byte // recs encoded, by the caller's goroutine
 	queues []string // recs' queues, copied when encoding
 	size   int      // bytes in vals
 	queue  string
 	seqs   []uint64
 	n      uint32
-	sub    Subscription
+	sub    store.Subscription
 
 	first uint64 // Seq of recs[0] in the current attempt
 	done  chan error
 }
 
-// weight is what the op counts against BoltOptions.MaxBatch.
+// weight is what the op counts against Options.MaxBatch.
 func (op *writeOp) weight() int {
 	return max(len(op.vals), len(op.seqs), 1)
 }
 
 // submit hands op to the writer goroutine and waits for its result.
-func (b *Bolt) submit(op *writeOp) error {
+func (b *Store) submit(op *writeOp) error {
 	if b.readOnly {
 		if err := b.checkOpen(); err != nil {
 			return err
@@ -68,7 +70,7 @@ func (b *Bolt) submit(op *writeOp) error {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		return ErrClosed
+		return store.ErrClosed
 	}
 	// Close waits for the read lock to be released, and the writer keeps
 	// receiving until Close closes ops, so this send cannot block forever.
@@ -89,7 +91,7 @@ func (b *Bolt) submit(op *writeOp) error {
 // current batch had several callers, the writer lingers briefly (until
 // callers stop arriving, and at most a fraction of the last commit's time)
 // to let the released cohort join.
-func (b *Bolt) run() {
+func (b *Store) run() {
 	defer close(b.done)
 	// Faults on damaged pages become panics that update recovers; the
 	// setting dies with this goroutine.
@@ -155,13 +157,13 @@ func (b *Bolt) run() {
 // its error and the rest are retried without it, so one bad call does not
 // fail its neighbours. Seq values are computed afresh on each attempt and
 // adopted only after a successful commit.
-func (b *Bolt) commit(batch []*writeOp) {
+func (b *Store) commit(batch []*writeOp) {
 	for len(batch) > 0 {
 		bad := -1
 		var badErr error
 		var last, ceiling uint64
 		start := time.Now()
-		err := b.update(func(tx *bolt.Tx) error {
+		err := b.update(func(tx *bbolt.Tx) error {
 			w := newTxWriter(tx, b.seq, b.ceiling)
 			for i, op := range batch {
 				if err := w.safeApply(op); err != nil {
@@ -204,26 +206,26 @@ func (b *Bolt) commit(batch []*writeOp) {
 // txWriter applies ops inside one write transaction, keeping the touched
 // queues' buckets and stats at hand and writing the stats once at the end.
 type txWriter struct {
-	tx      *bolt.Tx
-	queues  *bolt.Bucket
-	subs    *bolt.Bucket
+	tx      *bbolt.Tx
+	queues  *bbolt.Bucket
+	subs    *bbolt.Bucket
 	seq     uint64
 	ceiling uint64
-	buckets map[string]*bolt.Bucket
+	buckets map[string]*bbolt.Bucket
 	touched map[string]*queueStats
 	// recount names queues whose stats cannot be updated by difference
 	// because a record's length could not be read.
 	recount map[string]bool
 }
 
-func newTxWriter(tx *bolt.Tx, seq, ceiling uint64) *txWriter {
+func newTxWriter(tx *bbolt.Tx, seq, ceiling uint64) *txWriter {
 	return &txWriter{
 		tx:      tx,
 		queues:  tx.Bucket([]byte(bucketQueues)),
 		subs:    tx.Bucket([]byte(bucketSubs)),
 		seq:     seq,
 		ceiling: ceiling,
-		buckets: make(map[string]*bolt.Bucket),
+		buckets: make(map[string]*bbolt.Bucket),
 		touched: make(map[string]*queueStats),
 		recount: make(map[string]bool),
 	}
@@ -231,7 +233,7 @@ func newTxWriter(tx *bolt.Tx, seq, ceiling uint64) *txWriter {
 
 // bucket returns queue's bucket, creating it when create is set; nil when
 // it does not exist and create is not set.
-func (w *txWriter) bucket(queue string, create bool) (*bolt.Bucket, error) {
+func (w *txWriter) bucket(queue string, create bool) (*bbolt.Bucket, error) {
 	qb, known := w.buckets[queue]
 	if !known {
 		qb = w.queues.Bucket(queueKey(queue))
@@ -423,7 +425,7 @@ func (w *txWriter) finish() error {
 	return nil
 }
 
-func countQueue(qb *bolt.Bucket) queueStats {
+func countQueue(qb *bbolt.Bucket) queueStats {
 	var st queueStats
 	c := qb.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"fmt"
@@ -6,12 +6,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stampede-mq/stampede/store"
 )
 
 // benchAppend has producers goroutines each append one record at a time,
 // waiting for each to be durable, until b.N records are stored.
 func benchAppend(b *testing.B, producers int) {
-	s, err := OpenBolt(b.TempDir(), BoltOptions{})
+	s, err := Open(b.TempDir(), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,7 +28,7 @@ func benchAppend(b *testing.B, producers int) {
 		wg.Go(func() {
 			q := fmt.Sprint("/queue/bench", p%4)
 			for next.Add(1) <= int64(b.N) {
-				if err := s.Append([]*Record{{Queue: q, ID: "m", Body: body}}); err != nil {
+				if err := s.Append([]*store.Record{{Queue: q, ID: "m", Body: body}}); err != nil {
 					b.Error(err)
 					return
 				}
@@ -51,7 +53,7 @@ func BenchmarkAppend32(b *testing.B) { benchAppend(b, 32) }
 func BenchmarkReopen1M(b *testing.B) {
 	const n = 1_000_000
 	dir := b.TempDir()
-	s, err := OpenBolt(dir, BoltOptions{})
+	s, err := Open(dir, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +64,7 @@ func BenchmarkReopen1M(b *testing.B) {
 	b.ResetTimer()
 	var decoded int64
 	for range b.N {
-		s, err := OpenBolt(dir, BoltOptions{})
+		s, err := Open(dir, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -71,7 +73,7 @@ func BenchmarkReopen1M(b *testing.B) {
 			b.Fatalf("queues %v %v", qs, err)
 		}
 		got := 0
-		if err := s.Scan("/queue/big", 0, 1000, func(*Record) error { got++; return nil }); err != nil || got != 1000 {
+		if err := s.Scan("/queue/big", 0, 1000, func(*store.Record) error { got++; return nil }); err != nil || got != 1000 {
 			b.Fatalf("scanned %d: %v", got, err)
 		}
 		decoded += s.decoded.Load()
