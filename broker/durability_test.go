@@ -59,9 +59,9 @@ func (c *countingStore) Delete(queue string, seqs ...uint64) error {
 	return c.Store.Delete(queue, seqs...)
 }
 
-func (c *countingStore) SetDeliveries(queue string, seq uint64, n uint32) error {
-	c.setDeliveries.Add(1)
-	return c.Store.SetDeliveries(queue, seq, n)
+func (c *countingStore) SetDeliveries(counts []store.DeliveryCount) error {
+	c.setDeliveries.Add(int64(len(counts)))
+	return c.Store.SetDeliveries(counts)
 }
 
 func (c *countingStore) Scan(queue string, after uint64, limit int, fn func(*store.Record) error) error {

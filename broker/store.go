@@ -13,9 +13,9 @@ type Store interface {
 	Append(recs []*store.Record) error
 	// Delete removes settled messages; missing ones are not an error.
 	Delete(queue string, seqs ...uint64) error
-	// SetDeliveries records how often a message has been handed out, so
-	// that a restart marks it redelivered.
-	SetDeliveries(queue string, seq uint64, n uint32) error
+	// SetDeliveries records how often messages have been handed out, so
+	// that a restart marks them redelivered: a batch, in one write.
+	SetDeliveries(counts []store.DeliveryCount) error
 	// Queues lists the stored queues and their sizes, for recovery.
 	Queues() ([]store.QueueInfo, error)
 	// Scan pages a queue's messages in, up to limit of those after after.

@@ -58,7 +58,7 @@ func TestPersistentMessagesUseTheStore(t *testing.T) {
 // the broker is killed before its background writes are made.
 type lostCounts struct{ Store }
 
-func (lostCounts) SetDeliveries(string, uint64, uint32) error { return nil }
+func (lostCounts) SetDeliveries([]store.DeliveryCount) error { return nil }
 
 func TestDeliveredBeforeACrashComesBackRedelivered(t *testing.T) {
 	st := store.NewMemory()

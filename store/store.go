@@ -47,6 +47,13 @@ type QueueInfo struct {
 	Dispatched uint64
 }
 
+// DeliveryCount is how often the record Seq of Queue has been handed out.
+type DeliveryCount struct {
+	Queue string
+	Seq   uint64
+	N     uint32
+}
+
 // Subscription is a durable topic subscription: matching messages wait in
 // its own queue while the subscriber is away.
 type Subscription struct {
@@ -121,15 +128,18 @@ func (m *Memory) Delete(queue string, seqs ...uint64) error {
 	return nil
 }
 
-// SetDeliveries records a new delivery count for a record, if it is held.
-func (m *Memory) SetDeliveries(queue string, seq uint64, n uint32) error {
+// SetDeliveries records new delivery counts for the records it holds,
+// all at once; a later count for the same record wins.
+func (m *Memory) SetDeliveries(counts []DeliveryCount) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrClosed
 	}
-	if r := m.queues[queue][seq]; r != nil {
-		r.Deliveries = n
+	for _, c := range counts {
+		if r := m.queues[c.Queue][c.Seq]; r != nil {
+			r.Deliveries = c.N
+		}
 	}
 	return nil
 }

@@ -83,3 +83,64 @@ func BenchmarkReopen1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(decoded)/float64(b.N), "decoded/op")
 }
+
+// BenchmarkSetDeliveries writes delivery counts for 1000 records of four
+// queues, as the broker's background writer hands them over after a busy
+// moment: in one call, or spread over 64 concurrent callers of one count
+// each, which share commits only as far as they arrive together.
+func BenchmarkSetDeliveries(b *testing.B) {
+	const n, callers = 1000, 64
+	s, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var counts []store.DeliveryCount
+	for q := range 4 {
+		name := fmt.Sprint("/queue/bench", q)
+		for _, r := range fill(b, s, name, n/4, n/4, 100) {
+			counts = append(counts, store.DeliveryCount{Queue: name, Seq: r.Seq})
+		}
+	}
+	run := func(b *testing.B, write func() error) {
+		commits := s.commits.Load()
+		for i := 0; b.Loop(); i++ {
+			for j := range counts {
+				counts[j].N = uint32(i)
+			}
+			if err := write(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/count")
+		b.ReportMetric(float64(s.commits.Load()-commits)/float64(b.N), "commits/op")
+	}
+	b.Run("one-call", func(b *testing.B) {
+		run(b, func() error { return s.SetDeliveries(counts) })
+	})
+	b.Run("64-callers", func(b *testing.B) {
+		run(b, func() error {
+			var wg sync.WaitGroup
+			var failed atomic.Pointer[error]
+			next := make(chan store.DeliveryCount)
+			for range callers {
+				wg.Go(func() {
+					for c := range next {
+						if err := s.SetDeliveries([]store.DeliveryCount{c}); err != nil {
+							failed.Store(&err)
+						}
+					}
+				})
+			}
+			for _, c := range counts {
+				next <- c
+			}
+			close(next)
+			wg.Wait()
+			if p := failed.Load(); p != nil {
+				return *p
+			}
+			return nil
+		})
+	})
+}

@@ -382,13 +382,15 @@ func (b *Store) Delete(queue string, seqs ...uint64) error {
 	return b.submit(&writeOp{kind: opDelete, queue: queue, seqs: seqs})
 }
 
-// SetDeliveries records a new delivery count for a record; a missing one
-// is not an error.
-func (b *Store) SetDeliveries(queue string, seq uint64, n uint32) error {
-	if queue == "" {
+// SetDeliveries records new delivery counts, of records in any queues, in
+// one commit; a later count for the same record wins, and missing records
+// are not an error. A record too damaged to patch is skipped: the others
+// are committed, and the error then wraps ErrCorrupt.
+func (b *Store) SetDeliveries(counts []store.DeliveryCount) error {
+	if len(counts) == 0 {
 		return b.checkOpen()
 	}
-	return b.submit(&writeOp{kind: opSetDeliveries, queue: queue, seqs: []uint64{seq}, n: n})
+	return b.submit(&writeOp{kind: opSetDeliveries, counts: counts})
 }
 
 // DeleteQueue removes every record of queue, and its dispatch mark.

@@ -56,7 +56,7 @@ func TestBoltReopenKeepsEverything(t *testing.T) {
 	if err := b.Append(recs); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetDeliveries("/queue/a", full.Seq, 2); err != nil {
+	if err := b.SetDeliveries([]store.DeliveryCount{{Queue: "/queue/a", Seq: full.Seq, N: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Delete("/queue/a", recs[1].Seq); err != nil {
@@ -299,15 +299,21 @@ func TestBoltCorruptValue(t *testing.T) {
 	if err := b.Scan("/queue/a", 0, 0, func(*store.Record) error { return nil }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("scan over a damaged record gave %v", err)
 	}
-	if err := b.SetDeliveries("/queue/a", recs[1].Seq, 1); !errors.Is(err, ErrCorrupt) {
+	counts := []store.DeliveryCount{{Queue: "/queue/a", Seq: recs[0].Seq, N: 4}, {Queue: "/queue/a", Seq: recs[1].Seq, N: 4}, {Queue: "/queue/a", Seq: recs[2].Seq, N: 4}}
+	if err := b.SetDeliveries(counts); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("SetDeliveries on a damaged record gave %v", err)
 	}
 	// The damaged record can be deleted, and the rest is intact.
 	if err := b.Delete("/queue/a", recs[1].Seq); err != nil {
 		t.Fatal(err)
 	}
-	if got := storetest.IDs(storetest.ScanAll(t, b, "/queue/a", 0, 0)); !slices.Equal(got, []string{"0", "2"}) {
-		t.Fatalf("left %v", got)
+	got := storetest.ScanAll(t, b, "/queue/a", 0, 0)
+	if !slices.Equal(storetest.IDs(got), []string{"0", "2"}) {
+		t.Fatalf("left %v", storetest.IDs(got))
+	}
+	// The damaged record did not cost its neighbours their counts.
+	if got[0].Deliveries != 4 || got[1].Deliveries != 4 {
+		t.Fatalf("deliveries %d %d beside a damaged record, want 4 4", got[0].Deliveries, got[1].Deliveries)
 	}
 	if qs := storetest.MustQueues(t, b); !slices.Equal(qs, []store.QueueInfo{{Name: "/queue/a", Count: 2, Bytes: 20}}) {
 		t.Fatalf("queues %v", qs)
@@ -630,5 +636,31 @@ func TestBoltDispatchMarkSurvivesReopen(t *testing.T) {
 	b = openTest(t, dir)
 	if qs := storetest.MustQueues(t, b); qs[0].Dispatched != 42 {
 		t.Fatalf("mark after reopen %d", qs[0].Dispatched)
+	}
+}
+
+// TestBoltSetDeliveriesOneCommit: counts for many records of several
+// queues are one transaction.
+func TestBoltSetDeliveriesOneCommit(t *testing.T) {
+	b := openTest(t, t.TempDir())
+	var counts []store.DeliveryCount
+	for _, q := range []string{"/queue/x", "/queue/y", "/queue/z"} {
+		for i, r := range fill(t, b, q, 500, 500, 10) {
+			counts = append(counts, store.DeliveryCount{Queue: q, Seq: r.Seq, N: uint32(i)})
+		}
+	}
+	before := b.commits.Load()
+	if err := b.SetDeliveries(counts); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.commits.Load() - before; n != 1 {
+		t.Fatalf("%d counts took %d commits", len(counts), n)
+	}
+	for _, q := range []string{"/queue/x", "/queue/y", "/queue/z"} {
+		for i, r := range storetest.ScanAll(t, b, q, 0, 0) {
+			if r.Deliveries != uint32(i) {
+				t.Fatalf("%s record %d has %d deliveries", q, i, r.Deliveries)
+			}
+		}
 	}
 }

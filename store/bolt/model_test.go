@@ -84,17 +84,25 @@ func TestBoltModel(t *testing.T) {
 				m.delete(q, s)
 			}
 		case op < 85:
-			seq := lastSeq + 1
-			if s := m.pick(rng, q, 1); len(s) > 0 && rng.IntN(10) > 0 {
-				seq = s[0]
+			// Counts for a few records of any queues, some of them
+			// missing, some named twice.
+			var counts []store.DeliveryCount
+			for range 1 + rng.IntN(6) {
+				cq := queues[rng.IntN(len(queues))]
+				c := store.DeliveryCount{Queue: cq, Seq: lastSeq + 1, N: rng.Uint32N(20)}
+				if s := m.pick(rng, cq, 1); len(s) > 0 && rng.IntN(10) > 0 {
+					c.Seq = s[0]
+				}
+				counts = append(counts, c)
 			}
-			n := rng.Uint32N(20)
-			what = fmt.Sprintf("setDeliveries %s %d %d", q, seq, n)
-			if err := b.SetDeliveries(q, seq, n); err != nil {
+			what = fmt.Sprintf("setDeliveries %v", counts)
+			if err := b.SetDeliveries(counts); err != nil {
 				t.Fatalf("step %d %s: %v", step, what, err)
 			}
-			if r := m.queues[q][seq]; r != nil {
-				r.Deliveries = n
+			for _, c := range counts {
+				if r := m.queues[c.Queue][c.Seq]; r != nil {
+					r.Deliveries = c.N
+				}
 			}
 		case op < 88:
 			what = "deleteQueue " + q

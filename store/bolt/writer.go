@@ -46,8 +46,11 @@ type writeOp struct {
 	size   int      // bytes in vals
 	queue  string
 	seqs   []uint64
-	n      uint32
+	counts []store.DeliveryCount
 	sub    store.Subscription
+	// damaged is the error for counts skipped because their record could
+	// not be patched; the op reports it once the rest have committed.
+	damaged error
 
 	first uint64 // Seq of recs[0] in the current attempt
 	done  chan error
@@ -55,7 +58,7 @@ type writeOp struct {
 
 // weight is what the op counts against Options.MaxBatch.
 func (op *writeOp) weight() int {
-	return max(len(op.vals), len(op.seqs), 1)
+	return max(len(op.vals), len(op.seqs), len(op.counts), 1)
 }
 
 // submit hands op to the writer goroutine and waits for its result.
@@ -197,7 +200,11 @@ func (b *Store) commit(batch []*writeOp) {
 			err = fmt.Errorf("store: commit: %w", err)
 		}
 		for _, op := range batch {
-			op.done <- err
+			if err == nil {
+				op.done <- op.damaged
+			} else {
+				op.done <- err
+			}
 		}
 		return
 	}
@@ -286,84 +293,13 @@ func (w *txWriter) safeApply(op *writeOp) (err error) {
 func (w *txWriter) apply(op *writeOp) error {
 	switch op.kind {
 	case opAppend:
-		for i, v := range op.vals {
-			q := op.queues[i]
-			qb, err := w.bucket(q, true)
-			if err != nil {
-				return err
-			}
-			st, err := w.stat(q)
-			if err != nil {
-				return err
-			}
-			w.seq++
-			if i == 0 {
-				op.first = w.seq
-			}
-			if err := qb.Put(seqKey(w.seq), v); err != nil {
-				return fmt.Errorf("queue %q: %w", q, err)
-			}
-			bodyLen, _ := recordBodyLen(v)
-			st.count++
-			st.bytes += bodyLen
-		}
+		return w.append(op)
 	case opDelete:
-		qb, err := w.bucket(op.queue, false)
-		if qb == nil || err != nil {
-			return err
-		}
-		st, err := w.stat(op.queue)
-		if err != nil {
-			return err
-		}
-		for _, seq := range op.seqs {
-			k := seqKey(seq)
-			v := qb.Get(k)
-			if v == nil {
-				continue
-			}
-			// A value too damaged to read its length still goes: deleting
-			// is how a damaged record is got rid of.
-			bodyLen, err := recordBodyLen(v)
-			if err != nil {
-				w.recount[op.queue] = true
-			}
-			if err := qb.Delete(k); err != nil {
-				return fmt.Errorf("queue %q: %w", op.queue, err)
-			}
-			st.count--
-			st.bytes -= bodyLen
-		}
+		return w.delete(op)
 	case opSetDeliveries:
-		qb, err := w.bucket(op.queue, false)
-		if qb == nil || err != nil {
-			return err
-		}
-		k := seqKey(op.seqs[0])
-		v := qb.Get(k)
-		if v == nil {
-			return nil
-		}
-		if _, err := recordBodyLen(v); err != nil {
-			return fmt.Errorf("%w: queue %q seq %d: %v", ErrCorrupt, op.queue, op.seqs[0], err)
-		}
-		// v is bbolt's memory; Put needs a value of our own.
-		nv := bytes.Clone(v)
-		binary.BigEndian.PutUint32(nv[offDeliveries:], op.n)
-		if err := qb.Put(k, nv); err != nil {
-			return fmt.Errorf("queue %q: %w", op.queue, err)
-		}
+		return w.setDeliveries(op)
 	case opDeleteQueue:
-		if qb, _ := w.bucket(op.queue, false); qb != nil {
-			if err := w.queues.DeleteBucket(queueKey(op.queue)); err != nil {
-				return fmt.Errorf("queue %q: %w", op.queue, err)
-			}
-		}
-		w.buckets[op.queue] = nil
-		w.touched[op.queue] = &queueStats{}
-		if err := w.queues.Delete(markKey(op.queue)); err != nil {
-			return fmt.Errorf("queue %q: %w", op.queue, err)
-		}
+		return w.deleteQueue(op.queue)
 	case opSetMark:
 		if err := w.queues.Put(markKey(op.queue), seqKey(op.seqs[0])); err != nil {
 			return fmt.Errorf("queue %q: %w", op.queue, err)
@@ -376,6 +312,107 @@ func (w *txWriter) apply(op *writeOp) error {
 		if err := w.subs.Delete([]byte(op.sub.Name)); err != nil {
 			return fmt.Errorf("subscription %q: %w", op.sub.Name, err)
 		}
+	}
+	return nil
+}
+
+func (w *txWriter) append(op *writeOp) error {
+	for i, v := range op.vals {
+		q := op.queues[i]
+		qb, err := w.bucket(q, true)
+		if err != nil {
+			return err
+		}
+		st, err := w.stat(q)
+		if err != nil {
+			return err
+		}
+		w.seq++
+		if i == 0 {
+			op.first = w.seq
+		}
+		if err := qb.Put(seqKey(w.seq), v); err != nil {
+			return fmt.Errorf("queue %q: %w", q, err)
+		}
+		bodyLen, _ := recordBodyLen(v)
+		st.count++
+		st.bytes += bodyLen
+	}
+	return nil
+}
+
+func (w *txWriter) delete(op *writeOp) error {
+	qb, err := w.bucket(op.queue, false)
+	if qb == nil || err != nil {
+		return err
+	}
+	st, err := w.stat(op.queue)
+	if err != nil {
+		return err
+	}
+	for _, seq := range op.seqs {
+		k := seqKey(seq)
+		v := qb.Get(k)
+		if v == nil {
+			continue
+		}
+		// A value too damaged to read its length still goes: deleting
+		// is how a damaged record is got rid of.
+		bodyLen, err := recordBodyLen(v)
+		if err != nil {
+			w.recount[op.queue] = true
+		}
+		if err := qb.Delete(k); err != nil {
+			return fmt.Errorf("queue %q: %w", op.queue, err)
+		}
+		st.count--
+		st.bytes -= bodyLen
+	}
+	return nil
+}
+
+// setDeliveries patches each count into its record in place. A record too
+// damaged to patch is skipped rather than failing the op, so that it does
+// not cost the other records their counts.
+func (w *txWriter) setDeliveries(op *writeOp) error {
+	op.damaged = nil // from an earlier attempt at the batch
+	for _, c := range op.counts {
+		qb, err := w.bucket(c.Queue, false)
+		if err != nil {
+			return err
+		}
+		if qb == nil {
+			continue
+		}
+		k := seqKey(c.Seq)
+		v := qb.Get(k)
+		if v == nil {
+			continue
+		}
+		if _, err := recordBodyLen(v); err != nil {
+			op.damaged = fmt.Errorf("%w: queue %q seq %d: %v", ErrCorrupt, c.Queue, c.Seq, err)
+			continue
+		}
+		// v is bbolt's memory; Put needs a value of our own.
+		nv := bytes.Clone(v)
+		binary.BigEndian.PutUint32(nv[offDeliveries:], c.N)
+		if err := qb.Put(k, nv); err != nil {
+			return fmt.Errorf("queue %q: %w", c.Queue, err)
+		}
+	}
+	return nil
+}
+
+func (w *txWriter) deleteQueue(queue string) error {
+	if qb, _ := w.bucket(queue, false); qb != nil {
+		if err := w.queues.DeleteBucket(queueKey(queue)); err != nil {
+			return fmt.Errorf("queue %q: %w", queue, err)
+		}
+	}
+	w.buckets[queue] = nil
+	w.touched[queue] = &queueStats{}
+	if err := w.queues.Delete(markKey(queue)); err != nil {
+		return fmt.Errorf("queue %q: %w", queue, err)
 	}
 	return nil
 }

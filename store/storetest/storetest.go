@@ -25,9 +25,10 @@ type Store interface {
 	Append(recs []*store.Record) error
 	// Delete removes records; missing ones are not an error.
 	Delete(queue string, seqs ...uint64) error
-	// SetDeliveries records a new delivery count for a record; a missing
-	// one is not an error.
-	SetDeliveries(queue string, seq uint64, n uint32) error
+	// SetDeliveries records new delivery counts, of records in any
+	// queues, in one write; a later count for the same record wins, and
+	// missing records are not an error.
+	SetDeliveries(counts []store.DeliveryCount) error
 	// Queues lists the queues that hold records, with their sizes,
 	// without reading the records.
 	Queues() ([]store.QueueInfo, error)
@@ -286,24 +287,44 @@ func testDelete(t *testing.T, s Store) {
 }
 
 func testSetDeliveries(t *testing.T, s Store) {
-	recs := []*store.Record{NewRecord("/queue/s", "1", "a"), NewRecord("/queue/s", "2", "b")}
+	recs := []*store.Record{NewRecord("/queue/s", "1", "a"), NewRecord("/queue/s", "2", "b"), NewRecord("/queue/t", "3", "c")}
 	if err := s.Append(recs); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetDeliveries("/queue/s", recs[1].Seq, 3); err != nil {
+	if err := s.SetDeliveries([]store.DeliveryCount{{Queue: "/queue/s", Seq: recs[1].Seq, N: 3}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetDeliveries("/queue/s", recs[1].Seq+100, 3); err != nil {
+	if err := s.SetDeliveries([]store.DeliveryCount{{Queue: "/queue/s", Seq: recs[1].Seq + 100, N: 3}}); err != nil {
 		t.Fatal("missing record:", err)
 	}
-	if err := s.SetDeliveries("/queue/none", 1, 3); err != nil {
+	if err := s.SetDeliveries([]store.DeliveryCount{{Queue: "/queue/none", Seq: 1, N: 3}}); err != nil {
 		t.Fatal("missing queue:", err)
+	}
+	if err := s.SetDeliveries(nil); err != nil {
+		t.Fatal("no counts:", err)
 	}
 	got := ScanAll(t, s, "/queue/s", 0, 0)
 	if got[0].Deliveries != 0 || got[1].Deliveries != 3 || string(got[1].Body) != "b" {
 		t.Fatalf("deliveries %d %d, body %q", got[0].Deliveries, got[1].Deliveries, got[1].Body)
 	}
-	if qs := MustQueues(t, s); !slices.Equal(qs, []store.QueueInfo{{Name: "/queue/s", Count: 2, Bytes: 2}}) {
+	// One call may span queues, name the same record twice (the later
+	// count wins) and name records that are not there.
+	err := s.SetDeliveries([]store.DeliveryCount{
+		{Queue: "/queue/s", Seq: recs[0].Seq, N: 1},
+		{Queue: "/queue/t", Seq: recs[2].Seq, N: 5},
+		{Queue: "/queue/s", Seq: recs[2].Seq, N: 9}, // recs[2] is not in /queue/s
+		{Queue: "/queue/none", Seq: recs[0].Seq, N: 9},
+		{Queue: "/queue/s", Seq: recs[0].Seq, N: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(ScanAll(t, s, "/queue/s", 0, 0), ScanAll(t, s, "/queue/t", 0, 0)...)
+	if got[0].Deliveries != 2 || got[1].Deliveries != 3 || got[2].Deliveries != 5 {
+		t.Fatalf("after one call for several records: deliveries %d %d %d, want 2 3 5", got[0].Deliveries, got[1].Deliveries, got[2].Deliveries)
+	}
+	want := []store.QueueInfo{{Name: "/queue/s", Count: 2, Bytes: 2}, {Name: "/queue/t", Count: 1, Bytes: 1}}
+	if qs := MustQueues(t, s); !slices.Equal(qs, want) {
 		t.Fatalf("SetDeliveries changed the sizes: %v", qs)
 	}
 }
@@ -407,7 +428,8 @@ func testClose(t *testing.T, s Store) {
 		"Append":             s.Append([]*store.Record{NewRecord("/queue/q", "2", "b")}),
 		"Append none":        s.Append(nil),
 		"Delete":             s.Delete("/queue/q", 1),
-		"SetDeliveries":      s.SetDeliveries("/queue/q", 1, 1),
+		"SetDeliveries":      s.SetDeliveries([]store.DeliveryCount{{Queue: "/queue/q", Seq: 1, N: 1}}),
+		"SetDeliveries none": s.SetDeliveries(nil),
 		"Queues":             qErr,
 		"Scan":               s.Scan("/queue/q", 0, 0, func(*store.Record) error { return nil }),
 		"DeleteQueue":        s.DeleteQueue("/queue/q"),
@@ -448,7 +470,7 @@ func testConcurrent(t *testing.T, s Store) {
 						errs <- err
 						return
 					}
-				} else if err := s.SetDeliveries(q, r.Seq, uint32(i)); err != nil {
+				} else if err := s.SetDeliveries([]store.DeliveryCount{{Queue: q, Seq: r.Seq, N: uint32(i)}}); err != nil {
 					errs <- err
 					return
 				}
