@@ -307,28 +307,21 @@ func initLayout(tx *bbolt.Tx) error {
 	return nil
 }
 
-// view runs a read transaction, turning a panic on a damaged page into an
-// error.
-func (b *Store) view(fn func(*bbolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, b.path, p)
-		}
-	}()
-	return b.db.View(fn)
-}
-
-// update is view for write transactions. bbolt rolls the transaction
+// view runs a read transaction, and update a write transaction, turning a
+// panic on a damaged page into an error. bbolt rolls a write transaction
 // back when fn panics.
-func (b *Store) update(fn func(*bbolt.Tx) error) (err error) {
+func (b *Store) view(fn func(*bbolt.Tx) error) error { return b.guard(b.db.View, fn) }
+
+func (b *Store) update(fn func(*bbolt.Tx) error) error { return b.guard(b.db.Update, fn) }
+
+func (b *Store) guard(run func(func(*bbolt.Tx) error) error, fn func(*bbolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, b.path, p)
 		}
 	}()
-	return b.db.Update(fn)
+	return run(fn)
 }
 
 // read runs fn under the read lock unless the store is closed.
