@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"runtime"
 	"slices"
@@ -207,7 +206,7 @@ func (a *Authenticator) authenticate(c Credentials, stomp bool) (*Principal, err
 	if c.Login == "" && c.Passcode == "" {
 		switch {
 		case !stomp:
-		case cfg.open() && isLoopback(c.RemoteAddr):
+		case cfg.open() && IsLoopback(c.RemoteAddr):
 			// As RabbitMQ's default user: with nothing configured, a
 			// local client need not name itself.
 			return cfg.guest, nil
@@ -222,7 +221,7 @@ func (a *Authenticator) authenticate(c Credentials, stomp bool) (*Principal, err
 			if subtle.ConstantTimeCompare([]byte(c.Passcode), []byte(GuestName)) != 1 {
 				return nil, fmt.Errorf("%w: wrong passcode for guest", ErrRefused)
 			}
-			if !isLoopback(c.RemoteAddr) {
+			if !IsLoopback(c.RemoteAddr) {
 				return nil, fmt.Errorf("%w: guest may only connect from loopback", ErrRefused)
 			}
 			return cfg.guest, nil
@@ -299,16 +298,4 @@ func (lc *loginCache) add(u *user, passcode string) {
 		clear(lc.m)
 	}
 	lc.m[k] = struct{}{}
-}
-
-// isLoopback reports whether host:port is a loopback address. Behind a
-// reverse proxy on the same machine every client looks local, which is
-// why the guest exists only while nothing is configured.
-func isLoopback(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/stampede-mq/stampede/store"
 )
 
 // Broker serves client connections and routes their messages. It is safe
@@ -50,7 +48,7 @@ const readBufSize = 16 << 10
 
 // New returns a broker that keeps persistent messages in st and reloads
 // the queues st already holds.
-func New(opts Options, st store.Store) (*Broker, error) {
+func New(opts Options, st Store) (*Broker, error) {
 	opts.fill()
 	b := &Broker{
 		opts:      opts,

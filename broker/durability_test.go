@@ -13,6 +13,7 @@ import (
 
 	"github.com/stampede-mq/stampede/stomp"
 	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/store/bolt"
 )
 
 // raceEnabled reports whether the test binary was built with -race, which
@@ -30,9 +31,9 @@ func raceEnabled() bool {
 	return false
 }
 
-func openBolt(tb testing.TB, dir string) *store.Bolt {
+func openBolt(tb testing.TB, dir string) *bolt.Store {
 	tb.Helper()
-	st, err := store.OpenBolt(dir, store.BoltOptions{})
+	st, err := bolt.Open(dir, bolt.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func openBolt(tb testing.TB, dir string) *store.Bolt {
 // countingStore counts the store calls the broker makes, to show how its
 // writes are batched and how much a recovery reads.
 type countingStore struct {
-	store.Store
+	Store
 	appends, deletes, deleted, setDeliveries, scanned atomic.Int64
 }
 
@@ -58,9 +59,9 @@ func (c *countingStore) Delete(queue string, seqs ...uint64) error {
 	return c.Store.Delete(queue, seqs...)
 }
 
-func (c *countingStore) SetDeliveries(queue string, seq uint64, n uint32) error {
-	c.setDeliveries.Add(1)
-	return c.Store.SetDeliveries(queue, seq, n)
+func (c *countingStore) SetDeliveries(counts []store.DeliveryCount) error {
+	c.setDeliveries.Add(int64(len(counts)))
+	return c.Store.SetDeliveries(counts)
 }
 
 func (c *countingStore) Scan(queue string, after uint64, limit int, fn func(*store.Record) error) error {
@@ -222,7 +223,7 @@ func startDrain(tb testing.TB, b *Broker, dest string, n, consumers, prefetch, a
 
 // waitStoreEmpty waits until the store holds no messages: ACKed messages
 // are deleted after the ACK's effects run.
-func waitStoreEmpty(tb testing.TB, st store.Store) {
+func waitStoreEmpty(tb testing.TB, st Store) {
 	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -253,7 +254,7 @@ type deepRun struct {
 // consumer, sampling the live heap samples times in each phase. The
 // consumer holds about 1 MiB unacked (at most 1000 messages) and acks
 // half of that at a time.
-func fillAndDrain(tb testing.TB, b *Broker, st store.Store, dest string, n, size, samples int) deepRun {
+func fillAndDrain(tb testing.TB, b *Broker, st Store, dest string, n, size, samples int) deepRun {
 	tb.Helper()
 	var r deepRun
 	var hw heapWatch
@@ -338,7 +339,7 @@ func TestRecoveryOfAMillionMessages(t *testing.T) {
 	const queues, total, size = 4, 1_000_000, 32
 	const window = 4 * mib
 	dir := t.TempDir()
-	st, err := store.OpenBolt(dir, store.BoltOptions{})
+	st, err := bolt.Open(dir, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-
-	"github.com/stampede-mq/stampede/store"
 )
 
 // local is the router of a single broker: topics fan out from an index in
@@ -15,7 +13,7 @@ import (
 type local struct {
 	opts   *Options
 	log    *slog.Logger
-	store  store.Store
+	store  Store
 	stats  *counters
 	limits *limitCounters
 	ids    *idSource
@@ -30,7 +28,7 @@ type local struct {
 	writer   storeWriter
 }
 
-func newLocal(b *Broker, st store.Store) *local {
+func newLocal(b *Broker, st Store) *local {
 	r := &local{
 		opts: &b.opts, log: b.log, store: st, stats: &b.stats, limits: &b.limits,
 		ids: &b.ids, taps: &b.taps, topics: newTopicIndex(),

@@ -8,7 +8,7 @@ import (
 	"github.com/stampede-mq/stampede/store"
 )
 
-func storedCount(t *testing.T, st store.Store, queue string) int {
+func storedCount(t *testing.T, st Store, queue string) int {
 	n := 0
 	if err := st.Scan(queue, 0, 0, func(*store.Record) error { n++; return nil }); err != nil {
 		t.Fatal(err)
@@ -56,9 +56,9 @@ func TestPersistentMessagesUseTheStore(t *testing.T) {
 
 // lostCounts is a store whose delivery-count writes never land, as when
 // the broker is killed before its background writes are made.
-type lostCounts struct{ store.Store }
+type lostCounts struct{ Store }
 
-func (lostCounts) SetDeliveries(string, uint64, uint32) error { return nil }
+func (lostCounts) SetDeliveries([]store.DeliveryCount) error { return nil }
 
 func TestDeliveredBeforeACrashComesBackRedelivered(t *testing.T) {
 	st := store.NewMemory()

@@ -1,13 +1,16 @@
 package broker
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/stampede-mq/stampede/store"
+)
 
 // storeWriter makes the store writes that need not hold anyone up:
 // deletes of settled messages and updated delivery counts. Losing one to a
 // crash costs a redelivery, or a redelivered flag, never a message, so
 // nobody waits for their fsync. Pending writes are gathered and made
-// together: a queue's deletes in one call, delivery counts concurrently so
-// the store can commit them in one go.
+// together: a queue's deletes in one call, and every delivery count in one.
 type storeWriter struct {
 	r *local
 
@@ -31,10 +34,6 @@ type storeOp struct {
 // maxUnwritten is how far store bookkeeping may fall behind before the
 // goroutines settling messages wait for it.
 const maxUnwritten = 8192
-
-// maxConcurrentUpdates bounds the goroutines writing delivery counts at
-// once.
-const maxConcurrentUpdates = 64
 
 func (w *storeWriter) add(ops ...storeOp) {
 	if len(ops) == 0 {
@@ -91,22 +90,18 @@ func (w *storeWriter) write(ops []storeOp) {
 			deleted[key{op.q, op.seq}] = true
 		}
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxConcurrentUpdates)
+	var counts []store.DeliveryCount
 	for _, op := range ops {
 		if op.del || deleted[key{op.q, op.seq}] {
 			continue // a count for a record about to go is wasted work
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(op storeOp) {
-			defer func() { <-sem; wg.Done() }()
-			if err := r.store.SetDeliveries(op.q.name, op.seq, op.deliveries); err != nil {
-				r.log.Error("store update failed", "queue", op.q.name, "err", err)
-			}
-		}(op)
+		counts = append(counts, store.DeliveryCount{Queue: op.q.name, Seq: op.seq, N: op.deliveries})
 	}
-	wg.Wait()
+	if len(counts) > 0 {
+		if err := r.store.SetDeliveries(counts); err != nil {
+			r.log.Error("store update failed", "counts", len(counts), "err", err)
+		}
+	}
 	for q, seqs := range deletes {
 		if err := r.store.Delete(q.name, seqs...); err != nil {
 			r.log.Error("store delete failed", "queue", q.name, "err", err)

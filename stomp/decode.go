@@ -99,89 +99,111 @@ func (d *Decoder) Feed(p []byte, emit func(*Frame) error) error {
 		return d.err
 	}
 	for len(p) > 0 {
+		var err error
 		switch d.state {
 		case stFailed:
 			return d.err
 		case stStart:
-			i := 0
-			for i < len(p) && (p[i] == '\n' || p[i] == '\r') {
-				i++
-			}
-			p = p[i:]
-			if len(p) > 0 {
-				d.state = stHead
-				d.head = d.head[:0]
-				d.inCommand = true
-				d.lineStart = true
-				d.lineCR = false
-			}
+			p = d.startFrame(p)
 		case stHead:
-			end, err := d.scanHead(p)
-			if err != nil {
-				return d.fail(err)
-			}
-			if end < 0 {
-				d.head = append(d.head, p...)
-				return nil
-			}
-			var s string
-			if len(d.head) == 0 {
-				s = string(p[:end])
-			} else {
-				d.head = append(d.head, p[:end]...)
-				s = string(d.head)
-			}
-			p = p[end:]
-			if err := d.parseHead(s); err != nil {
-				d.failedReceipt = rawHeader(s, "receipt")
-				return d.fail(err)
-			}
-			if d.state == stBodyLen && d.need == 0 {
-				d.state = stNul
-			}
+			p, err = d.feedHead(p)
 		case stBodyLen:
-			n := min(len(p), d.need-len(d.body))
-			if len(d.body)+n > cap(d.body) {
-				// Grow with the bytes that arrive, not with what the
-				// peer declares: a short head must not pin a whole body.
-				// Bodies up to 4 KiB still take one allocation.
-				b := make([]byte, len(d.body), min(d.need, max(4096, 2*cap(d.body), len(d.body)+n)))
-				copy(b, d.body)
-				d.body = b
-			}
-			d.body = append(d.body, p[:n]...)
-			p = p[n:]
-			if len(d.body) == d.need {
-				d.state = stNul
-			}
+			p = d.feedBody(p)
 		case stNul:
 			if p[0] != 0 {
 				return d.fail(&SyntaxError{"body longer than content-length (no NUL where expected)"})
 			}
-			p = p[1:]
-			if err := d.finish(emit); err != nil {
-				return err
-			}
+			p, err = p[1:], d.finish(emit)
 		case stBodyNul:
-			j := bytes.IndexByte(p, 0)
-			chunk := p
-			if j >= 0 {
-				chunk = p[:j]
-			}
-			if len(d.body)+len(chunk) > d.limits.MaxBodyBytes {
-				return d.fail(&LimitError{"frame body", d.limits.MaxBodyBytes})
-			}
-			d.body = append(d.body, chunk...)
-			if j < 0 {
-				return nil
-			}
-			p = p[j+1:]
-			if err := d.finish(emit); err != nil {
-				return err
-			}
+			p, err = d.feedBodyNul(p, emit)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// startFrame skips the EOLs between frames (heart-beats) and, at the first
+// other byte, starts reading a head. Each feed step returns what of p it
+// has not consumed.
+func (d *Decoder) startFrame(p []byte) []byte {
+	i := 0
+	for i < len(p) && (p[i] == '\n' || p[i] == '\r') {
+		i++
+	}
+	p = p[i:]
+	if len(p) > 0 {
+		d.state = stHead
+		d.head = d.head[:0]
+		d.inCommand = true
+		d.lineStart = true
+		d.lineCR = false
+	}
+	return p
+}
+
+// feedHead reads the command line and headers, carrying a partial head
+// over to the next chunk.
+func (d *Decoder) feedHead(p []byte) ([]byte, error) {
+	end, err := d.scanHead(p)
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	if end < 0 {
+		d.head = append(d.head, p...)
+		return nil, nil
+	}
+	var s string
+	if len(d.head) == 0 {
+		s = string(p[:end])
+	} else {
+		d.head = append(d.head, p[:end]...)
+		s = string(d.head)
+	}
+	if err := d.parseHead(s); err != nil {
+		d.failedReceipt = rawHeader(s, "receipt")
+		return nil, d.fail(err)
+	}
+	if d.state == stBodyLen && d.need == 0 {
+		d.state = stNul
+	}
+	return p[end:], nil
+}
+
+// feedBody reads a body of known content-length.
+func (d *Decoder) feedBody(p []byte) []byte {
+	n := min(len(p), d.need-len(d.body))
+	if len(d.body)+n > cap(d.body) {
+		// Grow with the bytes that arrive, not with what the peer
+		// declares: a short head must not pin a whole body. Bodies up to
+		// 4 KiB still take one allocation.
+		b := make([]byte, len(d.body), min(d.need, max(4096, 2*cap(d.body), len(d.body)+n)))
+		copy(b, d.body)
+		d.body = b
+	}
+	d.body = append(d.body, p[:n]...)
+	if len(d.body) == d.need {
+		d.state = stNul
+	}
+	return p[n:]
+}
+
+// feedBodyNul reads a body that ends at the first NUL.
+func (d *Decoder) feedBodyNul(p []byte, emit func(*Frame) error) ([]byte, error) {
+	j := bytes.IndexByte(p, 0)
+	chunk := p
+	if j >= 0 {
+		chunk = p[:j]
+	}
+	if len(d.body)+len(chunk) > d.limits.MaxBodyBytes {
+		return nil, d.fail(&LimitError{"frame body", d.limits.MaxBodyBytes})
+	}
+	d.body = append(d.body, chunk...)
+	if j < 0 {
+		return nil, nil
+	}
+	return p[j+1:], d.finish(emit)
 }
 
 func (d *Decoder) fail(err error) error {

@@ -6,8 +6,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-// The Bolt writer runs in a goroutine of its own; every test must leave
-// none behind.
+// Every test must leave no goroutine behind.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

@@ -1,6 +1,8 @@
-// Package store keeps persistent queue messages. The broker talks to it
-// through the Store interface; Memory is the in-process implementation and
-// a disk-backed one fills the same interface.
+// Package store holds what a message store keeps: records, queue summaries
+// and durable subscriptions, and Memory, a store in process memory. The
+// disk-backed store is in store/bolt, and the behaviour every store shares
+// is written down as tests in store/storetest; the broker declares the
+// interface it needs itself.
 package store
 
 import (
@@ -45,6 +47,13 @@ type QueueInfo struct {
 	Dispatched uint64
 }
 
+// DeliveryCount is how often the record Seq of Queue has been handed out.
+type DeliveryCount struct {
+	Queue string
+	Seq   uint64
+	N     uint32
+}
+
 // Subscription is a durable topic subscription: matching messages wait in
 // its own queue while the subscriber is away.
 type Subscription struct {
@@ -57,42 +66,8 @@ type Subscription struct {
 	Queue string
 }
 
-// Store persists queue messages and durable subscriptions. Implementations
-// must be safe for concurrent use; Append must not return until the records
-// are durable, and concurrent Appends may share one write to disk.
-type Store interface {
-	// Append stores records and sets their Seq fields, increasing within
-	// each queue in the order given.
-	Append(recs []*Record) error
-	// Delete removes records; missing ones are not an error.
-	Delete(queue string, seqs ...uint64) error
-	// SetDeliveries records a new delivery count for a record.
-	SetDeliveries(queue string, seq uint64, n uint32) error
-	// Queues lists the queues that hold records, with their sizes,
-	// without reading the records.
-	Queues() ([]QueueInfo, error)
-	// Scan calls fn for up to limit records of queue with Seq > after, in
-	// Seq order (limit <= 0: all). Records are the caller's to keep.
-	Scan(queue string, after uint64, limit int, fn func(*Record) error) error
-	// DeleteQueue removes every record of queue, and its dispatch mark.
-	DeleteQueue(queue string) error
-	// SetDispatched durably sets queue's dispatch mark to seq. It goes
-	// with the queue's records: a queue left empty forgets it.
-	SetDispatched(queue string, seq uint64) error
-	// PutSubscription creates or replaces a durable subscription.
-	PutSubscription(sub Subscription) error
-	// DeleteSubscription removes a durable subscription (not its queue).
-	DeleteSubscription(name string) error
-	// Subscriptions lists the durable subscriptions.
-	Subscriptions() ([]Subscription, error)
-	// Size reports the bytes the store occupies.
-	Size() (int64, error)
-	// Close releases the store.
-	Close() error
-}
-
-// Memory is a Store that lives in process memory: what it holds is gone
-// when the process ends.
+// Memory is a message store that lives in process memory: what it holds is
+// gone when the process ends. It passes the storetest contract.
 type Memory struct {
 	mu     sync.Mutex
 	seq    uint64
@@ -114,7 +89,7 @@ func copyRecord(r *Record) *Record {
 	return &c
 }
 
-// Append implements Store.
+// Append stores copies of recs and sets their Seq fields.
 func (m *Memory) Append(recs []*Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -134,7 +109,7 @@ func (m *Memory) Append(recs []*Record) error {
 	return nil
 }
 
-// Delete implements Store.
+// Delete removes records; missing ones are not an error.
 func (m *Memory) Delete(queue string, seqs ...uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -153,20 +128,23 @@ func (m *Memory) Delete(queue string, seqs ...uint64) error {
 	return nil
 }
 
-// SetDeliveries implements Store.
-func (m *Memory) SetDeliveries(queue string, seq uint64, n uint32) error {
+// SetDeliveries records new delivery counts for the records it holds,
+// all at once; a later count for the same record wins.
+func (m *Memory) SetDeliveries(counts []DeliveryCount) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return ErrClosed
 	}
-	if r := m.queues[queue][seq]; r != nil {
-		r.Deliveries = n
+	for _, c := range counts {
+		if r := m.queues[c.Queue][c.Seq]; r != nil {
+			r.Deliveries = c.N
+		}
 	}
 	return nil
 }
 
-// Queues implements Store.
+// Queues lists the queues that hold records, by name.
 func (m *Memory) Queues() ([]QueueInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -185,7 +163,8 @@ func (m *Memory) Queues() ([]QueueInfo, error) {
 	return out, nil
 }
 
-// Scan implements Store.
+// Scan calls fn with copies of up to limit records of queue with Seq >
+// after, in Seq order (limit <= 0: all).
 func (m *Memory) Scan(queue string, after uint64, limit int, fn func(*Record) error) error {
 	m.mu.Lock()
 	if m.closed {
@@ -214,7 +193,7 @@ func (m *Memory) Scan(queue string, after uint64, limit int, fn func(*Record) er
 	return nil
 }
 
-// DeleteQueue implements Store.
+// DeleteQueue removes every record of queue, and its dispatch mark.
 func (m *Memory) DeleteQueue(queue string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -226,7 +205,7 @@ func (m *Memory) DeleteQueue(queue string) error {
 	return nil
 }
 
-// SetDispatched implements Store.
+// SetDispatched sets queue's dispatch mark.
 func (m *Memory) SetDispatched(queue string, seq uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -237,7 +216,7 @@ func (m *Memory) SetDispatched(queue string, seq uint64) error {
 	return nil
 }
 
-// PutSubscription implements Store.
+// PutSubscription creates or replaces a durable subscription.
 func (m *Memory) PutSubscription(sub Subscription) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -248,7 +227,7 @@ func (m *Memory) PutSubscription(sub Subscription) error {
 	return nil
 }
 
-// DeleteSubscription implements Store.
+// DeleteSubscription removes a durable subscription.
 func (m *Memory) DeleteSubscription(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -259,7 +238,7 @@ func (m *Memory) DeleteSubscription(name string) error {
 	return nil
 }
 
-// Subscriptions implements Store.
+// Subscriptions lists the durable subscriptions, by name.
 func (m *Memory) Subscriptions() ([]Subscription, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -274,7 +253,7 @@ func (m *Memory) Subscriptions() ([]Subscription, error) {
 	return out, nil
 }
 
-// Size implements Store: the bytes of the bodies held.
+// Size reports the bytes of the bodies held.
 func (m *Memory) Size() (int64, error) {
 	qs, err := m.Queues()
 	var n int64
@@ -284,7 +263,7 @@ func (m *Memory) Size() (int64, error) {
 	return n, err
 }
 
-// Close implements Store.
+// Close releases the store: every later call returns ErrClosed.
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -20,7 +20,7 @@ func TestMemory(t *testing.T) {
 	}
 	// The store keeps its own copy: changing the caller's record changes nothing.
 	recs[0].Body[0] = 'X'
-	if err := m.SetDeliveries("/queue/a", recs[2].Seq, 4); err != nil {
+	if err := m.SetDeliveries([]DeliveryCount{{Queue: "/queue/a", Seq: recs[2].Seq, N: 4}}); err != nil {
 		t.Fatal(err)
 	}
 	var got []*Record

@@ -5,7 +5,9 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/stampede-mq/stampede/broker"
@@ -90,4 +92,26 @@ func trunc(b []byte) []byte {
 		return b[:200]
 	}
 	return b
+}
+
+// closeDuringRead blocks a Read on tr, then closes tr three times at once
+// (repeated and concurrent calls must be harmless). It reports whether
+// the Read ended, and what it returned.
+func closeDuringRead(tr broker.Transport) (ended bool, readErr error) {
+	result := make(chan error, 1)
+	go func() {
+		_, err := tr.Read(make([]byte, 16))
+		result <- err
+	}()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { _ = tr.Close() })
+	}
+	wg.Wait()
+	select {
+	case err := <-result:
+		return true, err
+	case <-time.After(5 * time.Second):
+		return false, nil
+	}
 }

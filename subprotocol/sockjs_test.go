@@ -162,6 +162,20 @@ func (s *chanServer) next(t *testing.T) broker.Transport {
 	}
 }
 
+// openPolled starts a SockJS endpoint with opts in front of a chanServer,
+// opens a session with a first poll, and returns the client and the
+// session's transport. Serve returns when the test ends, before the
+// endpoint is torn down.
+func openPolled(t *testing.T, opts SockJSOptions) (*sjClient, broker.Transport) {
+	t.Helper()
+	srv := newChanServer()
+	base := startSockJS(t, srv, opts)
+	t.Cleanup(func() { close(srv.release) }) // runs before startSockJS's cleanup
+	c := newSJClient(t, base)
+	c.poll()
+	return c, srv.next(t)
+}
+
 func TestSockJSInfo(t *testing.T) {
 	t.Parallel()
 	for _, ws := range []bool{true, false} {
@@ -582,12 +596,7 @@ func TestSockJSText(t *testing.T) {
 // and decodes it the way a client would.
 func TestSockJSBinaryDelivery(t *testing.T) {
 	t.Parallel()
-	srv := newChanServer()
-	defer close(srv.release)
-	base := startSockJS(t, srv, SockJSOptions{})
-	c := newSJClient(t, base)
-	c.poll()
-	tr := srv.next(t)
+	c, tr := openPolled(t, SockJSOptions{})
 	body := make([]byte, 256)
 	for i := range body {
 		body[i] = byte(i)
@@ -616,12 +625,7 @@ func TestSockJSBinaryDelivery(t *testing.T) {
 // stops polling makes the next write fail after the write timeout.
 func TestSockJSUncollected(t *testing.T) {
 	t.Parallel()
-	srv := newChanServer()
-	defer close(srv.release)
-	base := startSockJS(t, srv, SockJSOptions{WriteTimeout: 300 * time.Millisecond, DisconnectDelay: 2 * time.Second})
-	c := newSJClient(t, base)
-	c.poll()
-	tr := srv.next(t)
+	c, tr := openPolled(t, SockJSOptions{WriteTimeout: 300 * time.Millisecond, DisconnectDelay: 2 * time.Second})
 	start := time.Now()
 	err := tr.WriteFrames([]broker.Outbound{outbound(frameWithBody(stomp.New(stomp.MESSAGE, "destination", "/queue/a"), "x"))})
 	if !errors.Is(err, errSockJSNotTaken) {
@@ -640,12 +644,7 @@ func TestSockJSUncollected(t *testing.T) {
 // the disconnect delay, and the server's Read sees the end.
 func TestSockJSVanished(t *testing.T) {
 	t.Parallel()
-	srv := newChanServer()
-	defer close(srv.release)
-	base := startSockJS(t, srv, SockJSOptions{DisconnectDelay: 150 * time.Millisecond})
-	c := newSJClient(t, base)
-	c.poll()
-	tr := srv.next(t)
+	_, tr := openPolled(t, SockJSOptions{DisconnectDelay: 150 * time.Millisecond})
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
@@ -668,12 +667,7 @@ func TestSockJSVanished(t *testing.T) {
 
 func TestSockJSSendTooLarge(t *testing.T) {
 	t.Parallel()
-	srv := newChanServer()
-	defer close(srv.release)
-	base := startSockJS(t, srv, SockJSOptions{MaxSendBytes: 1000})
-	c := newSJClient(t, base)
-	c.poll()
-	tr := srv.next(t)
+	c, tr := openPolled(t, SockJSOptions{MaxSendBytes: 1000})
 	b, _ := json.Marshal([]string{strings.Repeat("x", 2000)})
 	resp, body := c.do("POST", "/xhr_send", string(b))
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
@@ -791,12 +785,7 @@ func TestSockJSWebSocketMessageLimit(t *testing.T) {
 // not hide a real second connection), and the first one goes on.
 func TestSockJSSecondReceiver(t *testing.T) {
 	t.Parallel()
-	srv := newChanServer()
-	defer close(srv.release)
-	base := startSockJS(t, srv, SockJSOptions{})
-	c := newSJClient(t, base)
-	c.poll()
-	tr := srv.next(t)
+	c, tr := openPolled(t, SockJSOptions{})
 	first := make(chan string, 1)
 	go func() { first <- c.poll() }() // held open: nothing to deliver yet
 	time.Sleep(100 * time.Millisecond)

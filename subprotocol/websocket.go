@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+	"github.com/stampede-mq/stampede/auth"
 	"github.com/stampede-mq/stampede/broker"
 	"github.com/stampede-mq/stampede/stomp"
 )
@@ -259,22 +259,11 @@ func (h *wsHandler) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false // includes the opaque origin "null"
 	}
-	return isLoopback(u.Hostname()) || sameHost(u, r.Host)
+	return auth.IsLoopback(u.Hostname()) || sameHost(u, r.Host)
 }
 
 func normalizeOrigin(o string) string {
 	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(o), "/"))
-}
-
-// isLoopback reports whether host names this machine: a page served from
-// localhost is the developer's own.
-func isLoopback(host string) bool {
-	host = strings.ToLower(host)
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true // RFC 6761: browsers resolve these to loopback
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // sameHost reports whether the origin names the host the request was sent

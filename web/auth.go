@@ -5,12 +5,13 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/stampede-mq/stampede/auth"
 )
 
 // User is who a request comes from.
@@ -40,19 +41,10 @@ type LoopbackGuest struct{}
 func (LoopbackGuest) Authenticate(name, password, remoteAddr string) (User, error) {
 	ok := subtle.ConstantTimeCompare([]byte(name), []byte("guest")) &
 		subtle.ConstantTimeCompare([]byte(password), []byte("guest"))
-	if ok != 1 || !isLoopback(remoteAddr) {
+	if ok != 1 || !auth.IsLoopback(remoteAddr) {
 		return User{}, ErrBadCredentials
 	}
 	return User{Name: "guest", Admin: true}, nil
-}
-
-func isLoopback(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 const (

@@ -70,48 +70,25 @@ func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	b := c.s.b
 	st := b.Stats()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
-	}
-
-	// Every transport is reported, at zero too, so a series does not
-	// vanish when its last client leaves.
-	byTransport := map[string]int{"tcp": 0, "ws": 0, "sockjs": 0}
-	byVersion := map[string]int{"1.0": 0, "1.1": 0, "1.2": 0, "connecting": 0}
-	var outbound int
-	for _, ci := range b.Connections() {
-		byTransport[ci.Transport]++
-		byVersion[cmp.Or(ci.Version, "connecting")]++
-		outbound += ci.OutboundBytes
-	}
-	for t, n := range byTransport {
-		gauge(c.connections, float64(n), t)
-	}
-	for v, n := range byVersion {
-		gauge(c.sessions, float64(n), v)
-	}
-	gauge(c.outbound, float64(outbound))
-	counter(c.published, st.Published)
-	counter(c.delivered, st.Delivered)
-	counter(c.expired, st.Expired)
-	counter(c.deadLettered, st.DeadLettered)
-	counter(c.slowConsumers, st.SlowConsumers)
-	counter(c.acked, st.Acked)
-	counter(c.nacked, st.Nacked)
-	counter(c.redelivered, st.Redelivered)
+	c.collectConnections(ch, b.Connections())
+	counter(ch, c.published, st.Published)
+	counter(ch, c.delivered, st.Delivered)
+	counter(ch, c.expired, st.Expired)
+	counter(ch, c.deadLettered, st.DeadLettered)
+	counter(ch, c.slowConsumers, st.SlowConsumers)
+	counter(ch, c.acked, st.Acked)
+	counter(ch, c.nacked, st.Nacked)
+	counter(ch, c.redelivered, st.Redelivered)
 	for cmd, n := range st.FramesIn {
-		ch <- prometheus.MustNewConstMetric(c.framesIn, prometheus.CounterValue, float64(n), cmd)
+		counter(ch, c.framesIn, n, cmd)
 	}
 	for cmd, n := range st.FramesOut {
-		ch <- prometheus.MustNewConstMetric(c.framesOut, prometheus.CounterValue, float64(n), cmd)
+		counter(ch, c.framesOut, n, cmd)
 	}
-	gauge(c.topicSubs, float64(st.Subscriptions))
-	gauge(c.uptime, st.Uptime.Seconds())
+	gauge(ch, c.topicSubs, float64(st.Subscriptions))
+	gauge(ch, c.uptime, st.Uptime.Seconds())
 	for reason, n := range st.Refusals {
-		ch <- prometheus.MustNewConstMetric(c.refusals, prometheus.CounterValue, float64(n), reason)
+		counter(ch, c.refusals, n, reason)
 	}
 	var online, offline int
 	for _, d := range b.Durables() {
@@ -121,14 +98,41 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 			offline++
 		}
 	}
-	gauge(c.durables, float64(online), "online")
-	gauge(c.durables, float64(offline), "offline")
+	gauge(ch, c.durables, float64(online), "online")
+	gauge(ch, c.durables, float64(offline), "offline")
+	c.collectQueues(ch, b.Destinations())
+	if c.s.opts.StoreSize != nil {
+		if n, err := c.s.opts.StoreSize(); err == nil {
+			gauge(ch, c.storeBytes, float64(n))
+		}
+	}
+}
 
-	// Per-queue series for the deepest queues only: thousands of
-	// queues must not mean thousands of series.
-	qs := b.Destinations()
+func (c *brokerCollector) collectConnections(ch chan<- prometheus.Metric, conns []broker.ConnectionInfo) {
+	// Every transport is reported, at zero too, so a series does not
+	// vanish when its last client leaves.
+	byTransport := map[string]int{"tcp": 0, "ws": 0, "sockjs": 0}
+	byVersion := map[string]int{"1.0": 0, "1.1": 0, "1.2": 0, "connecting": 0}
+	var outbound int
+	for _, ci := range conns {
+		byTransport[ci.Transport]++
+		byVersion[cmp.Or(ci.Version, "connecting")]++
+		outbound += ci.OutboundBytes
+	}
+	for t, n := range byTransport {
+		gauge(ch, c.connections, float64(n), t)
+	}
+	for v, n := range byVersion {
+		gauge(ch, c.sessions, float64(n), v)
+	}
+	gauge(ch, c.outbound, float64(outbound))
+}
+
+// collectQueues gives per-queue series for the deepest queues only:
+// thousands of queues must not mean thousands of series.
+func (c *brokerCollector) collectQueues(ch chan<- prometheus.Metric, qs []broker.DestinationInfo) {
 	qs = slices.DeleteFunc(qs, func(d broker.DestinationInfo) bool { return d.Type != "queue" })
-	gauge(c.queues, float64(len(qs)))
+	gauge(ch, c.queues, float64(len(qs)))
 	slices.SortFunc(qs, func(a, b broker.DestinationInfo) int {
 		return cmp.Or(cmp.Compare(b.Depth, a.Depth), cmp.Compare(b.Consumers, a.Consumers), cmp.Compare(a.Name, b.Name))
 	})
@@ -140,21 +144,23 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 			other.Unacked += q.Unacked
 			continue
 		}
-		gauge(c.queueDepth, float64(q.Depth), q.Name)
-		gauge(c.queueConsumers, float64(q.Consumers), q.Name)
-		gauge(c.queueUnacked, float64(q.Unacked), q.Name)
+		gauge(ch, c.queueDepth, float64(q.Depth), q.Name)
+		gauge(ch, c.queueConsumers, float64(q.Consumers), q.Name)
+		gauge(ch, c.queueUnacked, float64(q.Unacked), q.Name)
 	}
 	if len(qs) > c.s.opts.MaxQueueSeries {
-		gauge(c.queueDepth, float64(other.Depth), otherQueues)
-		gauge(c.queueConsumers, float64(other.Consumers), otherQueues)
-		gauge(c.queueUnacked, float64(other.Unacked), otherQueues)
+		gauge(ch, c.queueDepth, float64(other.Depth), otherQueues)
+		gauge(ch, c.queueConsumers, float64(other.Consumers), otherQueues)
+		gauge(ch, c.queueUnacked, float64(other.Unacked), otherQueues)
 	}
+}
 
-	if c.s.opts.StoreSize != nil {
-		if n, err := c.s.opts.StoreSize(); err == nil {
-			gauge(c.storeBytes, float64(n))
-		}
-	}
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 }
 
 // newMetricsHandler builds /metrics on a registry of its own, so nothing

@@ -30,7 +30,7 @@ type sample struct {
 // cheap figures (no per-connection walk), and does so whether or not
 // anybody watches, so the history has no gaps.
 type sampler struct {
-	b        *broker.Broker
+	b        Broker
 	interval time.Duration
 
 	mu      sync.Mutex
@@ -42,7 +42,7 @@ type sampler struct {
 	prevAt  time.Time
 }
 
-func newSampler(b *broker.Broker, interval time.Duration, keep int) *sampler {
+func newSampler(b Broker, interval time.Duration, keep int) *sampler {
 	return &sampler{b: b, interval: interval, ring: make([]sample, keep), watches: make(map[chan sample]struct{})}
 }
 

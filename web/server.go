@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/stampede-mq/stampede/broker"
 )
 
 //go:embed static
@@ -30,7 +29,7 @@ var staticFiles embed.FS
 // Options configures a Server. Only Broker is required.
 type Options struct {
 	// Broker is the broker to show and steer.
-	Broker *broker.Broker
+	Broker Broker
 	// Auth checks the credentials of API calls and console logins; nil
 	// means LoopbackGuest.
 	Auth Authenticator
@@ -63,7 +62,7 @@ type Options struct {
 // its event streams end.
 type Server struct {
 	opts     Options
-	b        *broker.Broker
+	b        Broker
 	auth     Authenticator
 	log      *slog.Logger
 	mux      *http.ServeMux

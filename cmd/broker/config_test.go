@@ -7,29 +7,17 @@ import (
 	"time"
 )
 
-func TestParseConfig(t *testing.T) {
-	tests := []struct {
-		name  string
-		args  []string
-		env   map[string]string
-		check func(*config) bool
-		err   string
-	}{
-		{"defaults", nil, nil, func(c *config) bool {
-			return c.HTTPAddr == ":8080" && c.StompAddr == ":61613" && c.DataDir == "./data" &&
-				c.Broker.Limits.MaxBodyBytes == 4<<20 && c.Broker.MaxConnections == 100000 && c.Broker.MaxRedeliveries == 10
-		}, ""},
-		{"flag", []string{"--stomp", ""}, nil, func(c *config) bool { return c.StompAddr == "" }, ""},
-		{"env", nil, map[string]string{"BROKER_STOMP": "127.0.0.1:7000", "BROKER_MAX_CONNECTIONS": "5", "BROKER_HEARTBEAT_MIN": "2s"},
-			func(c *config) bool {
-				return c.StompAddr == "127.0.0.1:7000" && c.Broker.MaxConnections == 5 && c.Broker.HeartbeatMin == 2*time.Second
-			}, ""},
-		{"flag beats env", []string{"--http", ":1"}, map[string]string{"BROKER_HTTP": ":2"}, func(c *config) bool { return c.HTTPAddr == ":1" }, ""},
-		{"zero redeliveries means none", []string{"--max-redeliveries", "0"}, nil, func(c *config) bool { return c.Broker.MaxRedeliveries < 0 }, ""},
-		{"bad env", nil, map[string]string{"BROKER_MAX_HEADERS": "lots"}, nil, "BROKER_MAX_HEADERS"},
-		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format"},
-		{"stray argument", []string{"extra"}, nil, nil, "unexpected argument"},
-	}
+// configCase is a command line and environment, with a check of the
+// config parseConfig makes of them or a word its error must mention.
+type configCase struct {
+	name  string
+	args  []string
+	env   map[string]string
+	check func(*config) bool
+	err   string
+}
+
+func runConfigCases(t *testing.T, tests []configCase) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			getenv := func(k string) string { return tc.env[k] }
@@ -48,6 +36,25 @@ func TestParseConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseConfig(t *testing.T) {
+	runConfigCases(t, []configCase{
+		{"defaults", nil, nil, func(c *config) bool {
+			return c.HTTPAddr == ":8080" && c.StompAddr == ":61613" && c.DataDir == "./data" &&
+				c.Broker.Limits.MaxBodyBytes == 4<<20 && c.Broker.MaxConnections == 100000 && c.Broker.MaxRedeliveries == 10
+		}, ""},
+		{"flag", []string{"--stomp", ""}, nil, func(c *config) bool { return c.StompAddr == "" }, ""},
+		{"env", nil, map[string]string{"BROKER_STOMP": "127.0.0.1:7000", "BROKER_MAX_CONNECTIONS": "5", "BROKER_HEARTBEAT_MIN": "2s"},
+			func(c *config) bool {
+				return c.StompAddr == "127.0.0.1:7000" && c.Broker.MaxConnections == 5 && c.Broker.HeartbeatMin == 2*time.Second
+			}, ""},
+		{"flag beats env", []string{"--http", ":1"}, map[string]string{"BROKER_HTTP": ":2"}, func(c *config) bool { return c.HTTPAddr == ":1" }, ""},
+		{"zero redeliveries means none", []string{"--max-redeliveries", "0"}, nil, func(c *config) bool { return c.Broker.MaxRedeliveries < 0 }, ""},
+		{"bad env", nil, map[string]string{"BROKER_MAX_HEADERS": "lots"}, nil, "BROKER_MAX_HEADERS"},
+		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format"},
+		{"stray argument", []string{"extra"}, nil, nil, "unexpected argument"},
+	})
 }
 
 func TestHelpListsEnv(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-mq/stampede/broker"
-	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/store/bolt"
 	"github.com/stampede-mq/stampede/subprotocol"
 	"github.com/stampede-mq/stampede/web"
 )
@@ -45,71 +45,169 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "broker:", err)
 		return 2
 	}
-	log := newLogger(cfg, stderr)
-	cfg.Broker.Logger = log
-	sec, err := newSecurity(cfg.Security, log)
-	if err != nil {
-		log.Error("cannot load the security settings", "err", err)
-		fmt.Fprintln(stderr, "broker:", err)
+	in := &instance{cfg: cfg, log: newLogger(cfg, stderr), stderr: stderr}
+	if err := in.secure(); err != nil {
 		return 1
 	}
-	cfg.Broker.Authenticate = sec.authenticate
+	if err := in.openStore(); err != nil {
+		return 1
+	}
+	defer in.closeStore()
+	if err := in.newBroker(); err != nil {
+		return 1
+	}
+	if err := in.listen(); err != nil {
+		return 1
+	}
+	if err := in.newConsole(); err != nil {
+		return 1
+	}
+	defer in.console.Close()
+	in.newHTTPServer()
+	defer in.sec.handleHangup()()
+	errc := in.serve(stdout)
+	code := in.wait(ctx, errc)
+	in.shutdown()
+	return code
+}
 
-	// The store reports each group commit (fsync included) here, and
-	// /metrics serves the histogram.
-	commitSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
+// instance is one run of the broker: what run builds, in the order it
+// builds it. Each step logs its own failure; run only turns it into the
+// exit code.
+type instance struct {
+	cfg    *config
+	log    *slog.Logger
+	stderr io.Writer
+	sec    *security
+
+	// commitSeconds is told of each group commit (fsync included) by the
+	// store, and served at /metrics.
+	commitSeconds prometheus.Histogram
+	st            *bolt.Store
+	b             *broker.Broker
+
+	httpLn, stompLn net.Listener // stompLn nil when STOMP over TCP is off
+	console         *web.Server
+	srv             *http.Server
+	// serving is set while the listeners serve, for /readyz.
+	serving atomic.Bool
+}
+
+// secure loads the security settings and has the broker check logins
+// against them.
+func (in *instance) secure() error {
+	in.cfg.Broker.Logger = in.log
+	sec, err := newSecurity(in.cfg.Security, in.log)
+	if err != nil {
+		in.log.Error("cannot load the security settings", "err", err)
+		fmt.Fprintln(in.stderr, "broker:", err)
+		return err
+	}
+	in.sec = sec
+	in.cfg.Broker.Authenticate = sec.authenticate
+	return nil
+}
+
+// openStore opens the message store in the data directory.
+func (in *instance) openStore() error {
+	in.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "stampede_store_commit_seconds",
 		Help:    "Time one store commit took, fsync included; concurrent persistent sends share one.",
 		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16),
 	})
-	st, err := store.OpenBolt(cfg.DataDir, store.BoltOptions{
-		OnCommit: func(d time.Duration, _ int) { commitSeconds.Observe(d.Seconds()) },
+	st, err := bolt.Open(in.cfg.DataDir, bolt.Options{
+		OnCommit: func(d time.Duration, _ int) { in.commitSeconds.Observe(d.Seconds()) },
 	})
 	if err != nil {
-		log.Error("cannot open the message store", "data", cfg.DataDir, "err", err)
-		fmt.Fprintf(stderr, "broker: cannot open the message store in %s: %v\n", cfg.DataDir, err)
-		return 1
+		in.log.Error("cannot open the message store", "data", in.cfg.DataDir, "err", err)
+		fmt.Fprintf(in.stderr, "broker: cannot open the message store in %s: %v\n", in.cfg.DataDir, err)
+		return err
 	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("closing the message store failed", "err", err)
-		}
-	}()
-	b, err := broker.New(cfg.Broker, st)
-	if err != nil {
-		log.Error("cannot recover from the message store", "err", err)
-		fmt.Fprintf(stderr, "broker: cannot recover from the message store in %s: %v\n", cfg.DataDir, err)
-		return 1
-	}
+	in.st = st
+	return nil
+}
 
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		log.Error("cannot listen for HTTP", "addr", cfg.HTTPAddr, "err", err)
-		return 1
+func (in *instance) closeStore() {
+	if err := in.st.Close(); err != nil {
+		in.log.Error("closing the message store failed", "err", err)
 	}
-	var stompLn net.Listener
-	if cfg.StompAddr != "" {
-		if stompLn, err = net.Listen("tcp", cfg.StompAddr); err != nil {
+}
+
+// newBroker starts the broker on the store, recovering what it holds.
+func (in *instance) newBroker() error {
+	b, err := broker.New(in.cfg.Broker, in.st)
+	if err != nil {
+		in.log.Error("cannot recover from the message store", "err", err)
+		fmt.Fprintf(in.stderr, "broker: cannot recover from the message store in %s: %v\n", in.cfg.DataDir, err)
+		return err
+	}
+	in.b = b
+	return nil
+}
+
+// listen opens the HTTP listener and, unless it is off, the STOMP one,
+// both behind TLS when it is configured.
+func (in *instance) listen() error {
+	httpLn, err := net.Listen("tcp", in.cfg.HTTPAddr)
+	if err != nil {
+		in.log.Error("cannot listen for HTTP", "addr", in.cfg.HTTPAddr, "err", err)
+		return err
+	}
+	if in.cfg.StompAddr != "" {
+		stompLn, err := net.Listen("tcp", in.cfg.StompAddr)
+		if err != nil {
 			httpLn.Close()
-			log.Error("cannot listen for STOMP", "addr", cfg.StompAddr, "err", err)
-			return 1
+			in.log.Error("cannot listen for STOMP", "addr", in.cfg.StompAddr, "err", err)
+			return err
 		}
-		stompLn = sec.stompListener(stompLn)
+		in.stompLn = in.sec.stompListener(stompLn)
 	}
-	httpLn = sec.httpListener(httpLn)
+	in.httpLn = in.sec.httpListener(httpLn)
+	return nil
+}
 
+// newConsole builds the console, its API, /metrics and /readyz. It is
+// ready while the listeners serve and the store answers.
+func (in *instance) newConsole() error {
+	console, err := web.New(web.Options{
+		Broker:     in.b,
+		StoreSize:  in.st.Size,
+		Collectors: []prometheus.Collector{in.commitSeconds},
+		Ready: func() error {
+			if !in.serving.Load() {
+				return errors.New("listeners are not serving")
+			}
+			_, err := in.st.Size()
+			return err
+		},
+		PProf:  in.cfg.PProf,
+		Logger: in.log,
+		Auth:   in.sec.webAuthenticator(in.cfg.Broker.FailedLoginDelay),
+	})
+	if err != nil {
+		in.log.Error("cannot start the admin console", "err", err)
+		return err
+	}
+	in.console = console
+	return nil
+}
+
+// newHTTPServer routes STOMP over WebSocket and SockJS, /healthz and the
+// console on the one HTTP listener.
+func (in *instance) newHTTPServer() {
+	cfg := in.cfg
 	mux := http.NewServeMux()
-	mux.Handle("GET /ws", subprotocol.NewWebSocketHandler(b, subprotocol.WebSocketOptions{
+	mux.Handle("GET /ws", subprotocol.NewWebSocketHandler(in.b, subprotocol.WebSocketOptions{
 		AllowedOrigins:     cfg.origins(),
-		Logger:             log,
+		Logger:             in.log,
 		WriteTimeout:       cfg.WriteTimeout,
 		OneFramePerMessage: cfg.WSOneFrame,
 	}))
-	mux.Handle("/sockjs/", subprotocol.NewSockJSHandler(b, subprotocol.SockJSOptions{
+	mux.Handle("/sockjs/", subprotocol.NewSockJSHandler(in.b, subprotocol.SockJSOptions{
 		Prefix:          "/sockjs",
 		AllowedOrigins:  cfg.origins(),
 		Credentials:     cfg.SockJS.Credentials,
-		Logger:          log,
+		Logger:          in.log,
 		WriteTimeout:    cfg.WriteTimeout,
 		HeartbeatDelay:  cfg.SockJS.Heartbeat,
 		DisconnectDelay: cfg.SockJS.DisconnectDelay,
@@ -123,74 +221,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
 	})
-	// The console, its API, /metrics and /readyz. Ready while the
-	// listeners serve and the store answers.
-	var serving atomic.Bool
-	console, err := web.New(web.Options{
-		Broker:     b,
-		StoreSize:  st.Size,
-		Collectors: []prometheus.Collector{commitSeconds},
-		Ready: func() error {
-			if !serving.Load() {
-				return errors.New("listeners are not serving")
-			}
-			_, err := st.Size()
-			return err
-		},
-		PProf:  cfg.PProf,
-		Logger: log,
-		Auth:   sec.webAuthenticator(cfg.Broker.FailedLoginDelay),
-	})
-	if err != nil {
-		log.Error("cannot start the admin console", "err", err)
-		return 1
-	}
-	defer console.Close()
-	console.Mount(mux)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(httpLn) }()
-	defer sec.handleHangup()()
-	fmt.Fprintf(stdout, "Stampede is running.\n  STOMP over WebSocket: %s\n", sec.scheme("ws://", "wss://")+displayAddr(httpLn.Addr())+"/ws")
-	if stompLn != nil {
-		go func() {
-			errc <- subprotocol.ServeTCP(stompLn, b, subprotocol.TCPOptions{Logger: log, WriteTimeout: cfg.WriteTimeout})
-		}()
-		fmt.Fprintf(stdout, "  %-22s%s\n", sec.scheme("STOMP over TCP:", "STOMP over TLS:"), sec.scheme("tcp://", "stomp+ssl://")+displayAddr(stompLn.Addr()))
-	}
-	fmt.Fprintf(stdout, "  STOMP over SockJS:    %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/sockjs")
-	fmt.Fprintf(stdout, "  Admin console:        %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/admin/")
-	serving.Store(true)
-	log.Info("broker started", "http", httpLn.Addr().String(), "stomp", cfg.StompAddr)
-
-	code := 0
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case err := <-errc:
-		log.Error("listener failed", "err", err)
-		code = 1
-	}
-	// Stop accepting first, then let sessions flush and say goodbye.
-	serving.Store(false)
-	httpLn.Close()
-	if stompLn != nil {
-		stompLn.Close()
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := b.Shutdown(sctx); err != nil {
-		log.Warn("shutdown cut short", "err", err)
-	}
-	console.Close() // ends the console's event streams, which would hold up srv.Shutdown
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	log.Info("stopped")
-	return code
+	in.console.Mount(mux)
+	in.srv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(in.log.Handler(), slog.LevelWarn)}
 }
 
+// serve starts serving both listeners and says where; a listener that
+// fails reports on the channel.
+func (in *instance) serve(stdout io.Writer) <-chan error {
+	errc := make(chan error, 2)
+	go func() { errc <- in.srv.Serve(in.httpLn) }()
+	sec, httpAddr := in.sec, displayAddr(in.httpLn.Addr())
+	fmt.Fprintf(stdout, "Stampede is running.\n  STOMP over WebSocket: %s\n", sec.scheme("ws://", "wss://")+httpAddr+"/ws")
+	if in.stompLn != nil {
+		go func() {
+			errc <- subprotocol.ServeTCP(in.stompLn, in.b, subprotocol.TCPOptions{Logger: in.log, WriteTimeout: in.cfg.WriteTimeout})
+		}()
+		fmt.Fprintf(stdout, "  %-22s%s\n", sec.scheme("STOMP over TCP:", "STOMP over TLS:"), sec.scheme("tcp://", "stomp+ssl://")+displayAddr(in.stompLn.Addr()))
+	}
+	fmt.Fprintf(stdout, "  STOMP over SockJS:    %s\n", sec.scheme("http://", "https://")+httpAddr+"/sockjs")
+	fmt.Fprintf(stdout, "  Admin console:        %s\n", sec.scheme("http://", "https://")+httpAddr+"/admin/")
+	in.serving.Store(true)
+	in.log.Info("broker started", "http", in.httpLn.Addr().String(), "stomp", in.cfg.StompAddr)
+	return errc
+}
+
+// wait blocks until ctx ends or a listener fails, and returns the exit
+// code that makes.
+func (in *instance) wait(ctx context.Context, errc <-chan error) int {
+	select {
+	case <-ctx.Done():
+		in.log.Info("shutting down")
+		return 0
+	case err := <-errc:
+		in.log.Error("listener failed", "err", err)
+		return 1
+	}
+}
+
+// shutdown stops accepting first, then lets sessions flush and say
+// goodbye, within the shutdown timeout.
+func (in *instance) shutdown() {
+	in.serving.Store(false)
+	in.httpLn.Close()
+	if in.stompLn != nil {
+		in.stompLn.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := in.b.Shutdown(ctx); err != nil {
+		in.log.Warn("shutdown cut short", "err", err)
+	}
+	in.console.Close() // ends the console's event streams, which would hold up srv.Shutdown
+	if err := in.srv.Shutdown(ctx); err != nil {
+		in.srv.Close()
+	}
+	in.log.Info("stopped")
+}
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {

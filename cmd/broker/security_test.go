@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,13 +19,7 @@ import (
 var _ broker.Principal = (*auth.Principal)(nil)
 
 func TestSecurityFlags(t *testing.T) {
-	tests := []struct {
-		name  string
-		args  []string
-		env   map[string]string
-		check func(*config) bool
-		err   string
-	}{
+	runConfigCases(t, []configCase{
 		{"defaults", nil, nil, func(c *config) bool {
 			s, o := c.Security, c.Broker
 			return s.ConfigFile == "" && !s.AllowAnonymous && s.TLSCert == "" && s.ReadHeaderTimeout == 10*time.Second &&
@@ -52,24 +45,7 @@ func TestSecurityFlags(t *testing.T) {
 			}, ""},
 		{"cert without key", []string{"--tls-cert", "c.pem"}, nil, nil, "--tls-key"},
 		{"key without cert", []string{"--tls-key", "k.pem"}, nil, nil, "--tls-cert"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := parseConfig(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want one mentioning %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !tc.check(c) {
-				t.Fatalf("unexpected config %+v", c.Security)
-			}
-		})
-	}
+	})
 }
 
 func TestHashPassword(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stampede-mq/stampede/auth"
 	"github.com/stampede-mq/stampede/stomp"
 )
 
@@ -276,7 +277,7 @@ func parseTarget(raw string) (target, error) {
 // loopback address: a load generator pointed at the wrong machine by
 // mistake is a denial of service.
 func checkLoopback(host string) error {
-	if strings.EqualFold(host, "localhost") {
+	if auth.IsLoopback(host) {
 		return nil
 	}
 	var ips []net.IP

@@ -1,9 +1,12 @@
-package store
+package bolt
 
 import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/store/storetest"
 )
 
 func TestRecordCodecRoundTrip(t *testing.T) {
@@ -23,7 +26,7 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !sameRecord(got, r) {
+		if !storetest.SameRecord(got, r) {
 			t.Fatalf("round trip gave %+v\nwant %+v", got, r)
 		}
 		if n, err := recordBodyLen(v); err != nil || n != int64(len(r.Body)) {
@@ -39,21 +42,21 @@ func TestRecordCodecRoundTrip(t *testing.T) {
 		for j := range v {
 			v[j] = 0xAA
 		}
-		if !sameRecord(got, r) {
+		if !storetest.SameRecord(got, r) {
 			t.Fatal("decoded record changed with the value it came from")
 		}
 	}
 }
 
 func TestRecordCodecExtremes(t *testing.T) {
-	r := &Record{ID: "", Headers: [][2]string{{"", ""}}, Priority: math.MaxUint8, Expires: math.MinInt64,
+	r := &store.Record{ID: "", Headers: [][2]string{{"", ""}}, Priority: math.MaxUint8, Expires: math.MinInt64,
 		Timestamp: math.MaxInt64, Deliveries: math.MaxUint32, Body: make([]byte, 70000)}
 	v, err := encodeRecord(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := decodeRecord(v)
-	if err != nil || !sameRecord(got, r) {
+	if err != nil || !storetest.SameRecord(got, r) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 	if _, err := decodeRecord(append(v, 0)); err == nil {
@@ -62,7 +65,7 @@ func TestRecordCodecExtremes(t *testing.T) {
 }
 
 func TestSubscriptionCodec(t *testing.T) {
-	s := Subscription{Name: "n", Destination: "/topic/a.*", Queue: "/queue/x"}
+	s := store.Subscription{Name: "n", Destination: "/topic/a.*", Queue: "/queue/x"}
 	v := encodeSubscription(s)
 	if got, err := decodeSubscription("n", v); err != nil || got != s {
 		t.Fatalf("got %+v, %v", got, err)
@@ -80,7 +83,7 @@ func TestSubscriptionCodec(t *testing.T) {
 // FuzzDecodeRecord: any bytes either give an error or decode into a record
 // that survives encoding and decoding again unchanged; never a panic.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range []*Record{
+	for _, r := range []*store.Record{
 		{},
 		{ID: "x", Headers: [][2]string{{"a", "b"}}, Body: []byte("body"), Priority: 4, Deliveries: 2},
 	} {
@@ -98,7 +101,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatal(err)
 		}
 		back, err := decodeRecord(again)
-		if err != nil || !sameRecord(back, r) {
+		if err != nil || !storetest.SameRecord(back, r) {
 			t.Fatalf("re-encoding changed the record: %+v vs %+v (%v)", back, r, err)
 		}
 	})

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"fmt"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/store/storetest"
 )
 
 // TestBoltModel runs random writes and reopens against a Bolt store and a
@@ -36,7 +39,7 @@ func TestBoltModel(t *testing.T) {
 	}()
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	dir := t.TempDir()
-	b := openTestBolt(t, dir)
+	b := openTest(t, dir)
 	m := newModel()
 	queues := []string{"/queue/a", "/queue/b", "/queue/c.d", "/topic/x"}
 	var lastSeq uint64
@@ -50,7 +53,7 @@ func TestBoltModel(t *testing.T) {
 			if rng.IntN(20) == 0 {
 				n = 50 + rng.IntN(600) // crosses Scan's chunks
 			}
-			recs := make([]*Record, n)
+			recs := make([]*store.Record, n)
 			for i := range recs {
 				recs[i] = randomRecord(rng, queues, q, step, i)
 			}
@@ -63,7 +66,8 @@ func TestBoltModel(t *testing.T) {
 					t.Fatalf("step %d: Seq %d after %d", step, r.Seq, lastSeq)
 				}
 				lastSeq = r.Seq
-				m.put(copyRecord(r))
+				c := *r // the model changes only its copy's Deliveries
+				m.put(&c)
 			}
 		case op < 70:
 			n := 1 + rng.IntN(8)
@@ -80,17 +84,25 @@ func TestBoltModel(t *testing.T) {
 				m.delete(q, s)
 			}
 		case op < 85:
-			seq := lastSeq + 1
-			if s := m.pick(rng, q, 1); len(s) > 0 && rng.IntN(10) > 0 {
-				seq = s[0]
+			// Counts for a few records of any queues, some of them
+			// missing, some named twice.
+			var counts []store.DeliveryCount
+			for range 1 + rng.IntN(6) {
+				cq := queues[rng.IntN(len(queues))]
+				c := store.DeliveryCount{Queue: cq, Seq: lastSeq + 1, N: rng.Uint32N(20)}
+				if s := m.pick(rng, cq, 1); len(s) > 0 && rng.IntN(10) > 0 {
+					c.Seq = s[0]
+				}
+				counts = append(counts, c)
 			}
-			n := rng.Uint32N(20)
-			what = fmt.Sprintf("setDeliveries %s %d %d", q, seq, n)
-			if err := b.SetDeliveries(q, seq, n); err != nil {
+			what = fmt.Sprintf("setDeliveries %v", counts)
+			if err := b.SetDeliveries(counts); err != nil {
 				t.Fatalf("step %d %s: %v", step, what, err)
 			}
-			if r := m.queues[q][seq]; r != nil {
-				r.Deliveries = n
+			for _, c := range counts {
+				if r := m.queues[c.Queue][c.Seq]; r != nil {
+					r.Deliveries = c.N
+				}
 			}
 		case op < 88:
 			what = "deleteQueue " + q
@@ -99,7 +111,7 @@ func TestBoltModel(t *testing.T) {
 			}
 			delete(m.queues, q)
 		case op < 92:
-			sub := Subscription{Name: fmt.Sprint("sub", rng.IntN(4)), Destination: fmt.Sprint("/topic/", step), Queue: q}
+			sub := store.Subscription{Name: fmt.Sprint("sub", rng.IntN(4)), Destination: fmt.Sprint("/topic/", step), Queue: q}
 			what = fmt.Sprintf("putSubscription %+v", sub)
 			if err := b.PutSubscription(sub); err != nil {
 				t.Fatalf("step %d %s: %v", step, what, err)
@@ -120,8 +132,8 @@ func TestBoltModel(t *testing.T) {
 	}
 }
 
-func randomRecord(rng *rand.Rand, queues []string, q string, step, i int) *Record {
-	r := &Record{
+func randomRecord(rng *rand.Rand, queues []string, q string, step, i int) *store.Record {
+	r := &store.Record{
 		Queue:      q,
 		ID:         fmt.Sprintf("m-%d-%d", step, i),
 		Priority:   uint8(rng.IntN(10)),
@@ -144,17 +156,17 @@ func randomRecord(rng *rand.Rand, queues []string, q string, step, i int) *Recor
 }
 
 type model struct {
-	queues map[string]map[uint64]*Record
-	subs   map[string]Subscription
+	queues map[string]map[uint64]*store.Record
+	subs   map[string]store.Subscription
 }
 
 func newModel() *model {
-	return &model{queues: map[string]map[uint64]*Record{}, subs: map[string]Subscription{}}
+	return &model{queues: map[string]map[uint64]*store.Record{}, subs: map[string]store.Subscription{}}
 }
 
-func (m *model) put(r *Record) {
+func (m *model) put(r *store.Record) {
 	if m.queues[r.Queue] == nil {
-		m.queues[r.Queue] = map[uint64]*Record{}
+		m.queues[r.Queue] = map[uint64]*store.Record{}
 	}
 	m.queues[r.Queue][r.Seq] = r
 }
@@ -173,11 +185,11 @@ func (m *model) pick(rng *rand.Rand, q string, n int) []uint64 {
 	return seqs[:min(n, len(seqs))]
 }
 
-func (m *model) check(t *testing.T, s Store, when string) {
+func (m *model) check(t *testing.T, s *Store, when string) {
 	t.Helper()
-	var want []QueueInfo
+	var want []store.QueueInfo
 	for _, q := range slices.Sorted(maps.Keys(m.queues)) {
-		info := QueueInfo{Name: q, Count: len(m.queues[q])}
+		info := store.QueueInfo{Name: q, Count: len(m.queues[q])}
 		for _, r := range m.queues[q] {
 			info.Bytes += int64(len(r.Body))
 		}
@@ -191,13 +203,13 @@ func (m *model) check(t *testing.T, s Store, when string) {
 		t.Fatalf("%s: Queues %v, model %v", when, got, want)
 	}
 	for _, info := range want {
-		recs := scanAll(t, s, info.Name, 0, 0)
+		recs := storetest.ScanAll(t, s, info.Name, 0, 0)
 		seqs := slices.Sorted(maps.Keys(m.queues[info.Name]))
 		if len(recs) != len(seqs) {
 			t.Fatalf("%s: %s scans %d records, model %d", when, info.Name, len(recs), len(seqs))
 		}
 		for i, r := range recs {
-			if w := m.queues[info.Name][seqs[i]]; !sameRecord(r, w) {
+			if w := m.queues[info.Name][seqs[i]]; !storetest.SameRecord(r, w) {
 				t.Fatalf("%s: %s record %d is %+v\nmodel %+v", when, info.Name, i, r, w)
 			}
 		}
@@ -206,7 +218,7 @@ func (m *model) check(t *testing.T, s Store, when string) {
 	if err != nil {
 		t.Fatalf("%s: Subscriptions: %v", when, err)
 	}
-	wantSubs := slices.SortedFunc(maps.Values(m.subs), func(a, b Subscription) int {
+	wantSubs := slices.SortedFunc(maps.Values(m.subs), func(a, b store.Subscription) int {
 		return strings.Compare(a.Name, b.Name)
 	})
 	if len(subs) != len(wantSubs) || (len(subs) > 0 && !slices.Equal(subs, wantSubs)) {

@@ -1,10 +1,12 @@
-package store
+package bolt
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/stampede-mq/stampede/store"
 )
 
 // A record value on disk is a fixed header followed by variable fields:
@@ -35,7 +37,7 @@ const (
 var errBadValue = errors.New("malformed value")
 
 // encodedRecordSize is the exact length encodeRecord produces.
-func encodedRecordSize(r *Record) int {
+func encodedRecordSize(r *store.Record) int {
 	n := recordHeader + uvarintLen(uint64(len(r.ID))) + len(r.ID) + uvarintLen(uint64(len(r.Headers)))
 	for _, h := range r.Headers {
 		n += uvarintLen(uint64(len(h[0]))) + len(h[0]) + uvarintLen(uint64(len(h[1]))) + len(h[1])
@@ -45,7 +47,7 @@ func encodedRecordSize(r *Record) int {
 
 // encodeRecord returns the on-disk value of r, or an error when r cannot be
 // represented (a body over 4 GiB).
-func encodeRecord(r *Record) ([]byte, error) {
+func encodeRecord(r *store.Record) ([]byte, error) {
 	if uint64(len(r.Body)) > math.MaxUint32 {
 		return nil, fmt.Errorf("store: body of %d bytes is too large", len(r.Body))
 	}
@@ -67,14 +69,14 @@ func encodeRecord(r *Record) ([]byte, error) {
 
 // decodeRecord parses a value into a new Record that shares no memory with
 // v, so v may be memory that is only valid inside a transaction.
-func decodeRecord(v []byte) (*Record, error) {
+func decodeRecord(v []byte) (*store.Record, error) {
 	if len(v) < recordHeader {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than a record header", errBadValue, len(v))
 	}
 	if v[0] != recordFormat {
 		return nil, fmt.Errorf("%w: unknown record format %d", errBadValue, v[0])
 	}
-	r := &Record{
+	r := &store.Record{
 		Priority:   v[offPriority],
 		Deliveries: binary.BigEndian.Uint32(v[offDeliveries:]),
 		Expires:    int64(binary.BigEndian.Uint64(v[offExpires:])),
@@ -115,15 +117,15 @@ func recordBodyLen(v []byte) (int64, error) {
 }
 
 // encodeSubscription encodes everything but the name, which is the key.
-func encodeSubscription(s Subscription) []byte {
+func encodeSubscription(s store.Subscription) []byte {
 	buf := make([]byte, 0, 2*binary.MaxVarintLen64+len(s.Destination)+len(s.Queue))
 	buf = appendString(buf, s.Destination)
 	return appendString(buf, s.Queue)
 }
 
-func decodeSubscription(name string, v []byte) (Subscription, error) {
+func decodeSubscription(name string, v []byte) (store.Subscription, error) {
 	d := decoder{b: v}
-	s := Subscription{Name: name, Destination: d.string(), Queue: d.string()}
+	s := store.Subscription{Name: name, Destination: d.string(), Queue: d.string()}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errBadValue, len(d.b))
 	}

@@ -1,4 +1,6 @@
-package store
+// Package bolt is the message store kept on disk: one bbolt file that
+// holds every queue's records and the durable subscriptions.
+package bolt
 
 import (
 	"errors"
@@ -12,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/stampede-mq/stampede/store"
 )
 
 // File layout, all buckets at the root:
@@ -35,7 +39,7 @@ const (
 	// SchemaVersion is the layout version this build reads and writes.
 	SchemaVersion = 1
 
-	// DBFileName is the file OpenBolt keeps in its directory.
+	// DBFileName is the file Open keeps in its directory.
 	DBFileName = "broker.db"
 
 	bucketMeta   = "meta"
@@ -62,7 +66,7 @@ const (
 
 var (
 	// ErrReadOnly is returned by writes to a store opened with
-	// BoltOptions.ReadOnly.
+	// Options.ReadOnly.
 	ErrReadOnly = errors.New("store: opened read-only")
 	// ErrCorrupt is wrapped by errors about a file that is not a store, is
 	// damaged, or holds a value that does not decode.
@@ -75,9 +79,9 @@ var (
 	ErrLocked = errors.New("store: file in use by another process")
 )
 
-// BoltOptions tunes OpenBolt. The zero value is the right choice for the
+// Options tunes Open. The zero value is the right choice for the
 // broker.
-type BoltOptions struct {
+type Options struct {
 	// LockTimeout bounds the wait for the file lock when another process
 	// has the file open; 0 means one second.
 	LockTimeout time.Duration
@@ -97,7 +101,7 @@ type BoltOptions struct {
 	openFile func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
-// Bolt is a Store kept in one bbolt file.
+// Store is a message store kept in one bbolt file.
 //
 // Every write (Append, Delete, SetDeliveries, DeleteQueue and the
 // subscription calls) goes through one goroutine that gathers whatever
@@ -109,7 +113,7 @@ type BoltOptions struct {
 // root before the pages it points to, so skipping it risks the whole file,
 // not just the last delete. They cost little because they share commits.
 //
-// What callers should know beyond Store:
+// What callers should know beyond the contract of store/storetest:
 //   - Seq values increase but are not dense: a reopened store continues
 //     above a reserved block, leaving a gap.
 //   - Size is the bytes in use, not the file's size (see FileSize): the
@@ -119,8 +123,8 @@ type BoltOptions struct {
 //   - Queue and subscription names must not be empty.
 //   - Damage found in the file comes back as errors wrapping ErrCorrupt,
 //     never as a panic.
-type Bolt struct {
-	db       *bolt.DB
+type Store struct {
+	db       *bbolt.DB
 	path     string
 	readOnly bool
 	maxBatch int
@@ -137,20 +141,18 @@ type Bolt struct {
 	done chan struct{} // closed when the writer goroutine has ended
 
 	// seq is the last Seq handed out and ceiling the reserved one in the
-	// file; only the writer goroutine uses them after OpenBolt returns.
+	// file; only the writer goroutine uses them after Open returns.
 	seq, ceiling uint64
 
 	commits atomic.Int64 // write transactions committed
 	decoded atomic.Int64 // records decoded
 }
 
-var _ Store = (*Bolt)(nil)
-
-// OpenBolt opens the store in dir/broker.db, creating dir (mode 0750) and
+// Open opens the store in dir/broker.db, creating dir (mode 0750) and
 // the file when they are missing. It refuses a file that is not a store
 // (ErrCorrupt), has an unknown schema version (ErrSchemaVersion) or is in
-// use by another process (ErrLocked, after BoltOptions.LockTimeout).
-func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
+// use by another process (ErrLocked, after Options.LockTimeout).
+func Open(dir string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = defaultLockTimeout
 	}
@@ -167,7 +169,7 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bolt{db: db, path: path, readOnly: opts.ReadOnly, maxBatch: opts.MaxBatch, onCommit: opts.OnCommit}
+	b := &Store{db: db, path: path, readOnly: opts.ReadOnly, maxBatch: opts.MaxBatch, onCommit: opts.OnCommit}
 	if err := b.prepare(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -182,18 +184,18 @@ func OpenBolt(dir string, opts BoltOptions) (*Bolt, error) {
 
 // openDB opens the bbolt file and turns every way that can fail, panics
 // included, into an error.
-func openDB(path string, opts BoltOptions) (db *bolt.DB, err error) {
+func openDB(path string, opts Options) (db *bbolt.DB, err error) {
 	openFile := opts.openFile
 	if openFile == nil {
 		openFile = os.OpenFile
 	}
 	var file *os.File
-	bo := &bolt.Options{
+	bo := &bbolt.Options{
 		Timeout:  opts.LockTimeout,
 		ReadOnly: opts.ReadOnly,
 		// The hash-map freelist keeps allocation fast when churn leaves
 		// many free pages scattered through the file.
-		FreelistType: bolt.FreelistMapType,
+		FreelistType: bbolt.FreelistMapType,
 		// The freelist is written at every commit (NoFreelistSync off):
 		// without it bbolt rebuilds the list at open by walking every
 		// page, which reads all bodies, and it reports damage found on
@@ -217,7 +219,7 @@ func openDB(path string, opts BoltOptions) (db *bolt.DB, err error) {
 			db, err = nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, p)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, bo)
+	db, err = bbolt.Open(path, 0o600, bo)
 	if err == nil {
 		return db, nil
 	}
@@ -236,8 +238,8 @@ func openDB(path string, opts BoltOptions) (db *bolt.DB, err error) {
 }
 
 // prepare checks the layout, creating it in a new file, and loads seq.
-func (b *Bolt) prepare() error {
-	check := func(tx *bolt.Tx) error {
+func (b *Store) prepare() error {
+	check := func(tx *bbolt.Tx) error {
 		info, err := os.Stat(b.path)
 		if err != nil {
 			return fmt.Errorf("store: %w", err)
@@ -248,7 +250,7 @@ func (b *Bolt) prepare() error {
 		meta := tx.Bucket([]byte(bucketMeta))
 		if meta == nil {
 			empty := true
-			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			_ = tx.ForEach(func([]byte, *bbolt.Bucket) error { empty = false; return nil })
 			if !empty {
 				return fmt.Errorf("%w: %s is a bbolt file of another program", ErrCorrupt, b.path)
 			}
@@ -286,7 +288,7 @@ func (b *Bolt) prepare() error {
 	return b.update(check)
 }
 
-func initLayout(tx *bolt.Tx) error {
+func initLayout(tx *bbolt.Tx) error {
 	meta, err := tx.CreateBucket([]byte(bucketMeta))
 	if err != nil {
 		return err
@@ -305,46 +307,40 @@ func initLayout(tx *bolt.Tx) error {
 	return nil
 }
 
-// view runs a read transaction, turning a panic on a damaged page into an
-// error.
-func (b *Bolt) view(fn func(*bolt.Tx) error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, b.path, p)
-		}
-	}()
-	return b.db.View(fn)
-}
-
-// update is view for write transactions. bbolt rolls the transaction
+// view runs a read transaction, and update a write transaction, turning a
+// panic on a damaged page into an error. bbolt rolls a write transaction
 // back when fn panics.
-func (b *Bolt) update(fn func(*bolt.Tx) error) (err error) {
+func (b *Store) view(fn func(*bbolt.Tx) error) error { return b.guard(b.db.View, fn) }
+
+func (b *Store) update(fn func(*bbolt.Tx) error) error { return b.guard(b.db.Update, fn) }
+
+func (b *Store) guard(run func(func(*bbolt.Tx) error) error, fn func(*bbolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, b.path, p)
 		}
 	}()
-	return b.db.Update(fn)
+	return run(fn)
 }
 
 // read runs fn under the read lock unless the store is closed.
-func (b *Bolt) read(fn func(*bolt.Tx) error) error {
+func (b *Store) read(fn func(*bbolt.Tx) error) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	return b.view(fn)
 }
 
 // Path returns the file the store lives in.
-func (b *Bolt) Path() string { return b.path }
+func (b *Store) Path() string { return b.path }
 
-// Append implements Store. It returns once the records are fsynced; the
-// records' Seq fields are set only when it succeeds.
-func (b *Bolt) Append(recs []*Record) error {
+// Append stores recs and sets their Seq fields, increasing within each
+// queue in the order given. It returns once the records are fsynced; the
+// Seq fields are set only when it succeeds.
+func (b *Store) Append(recs []*store.Record) error {
 	op := &writeOp{kind: opAppend, recs: recs, vals: make([][]byte, len(recs)), queues: make([]string, len(recs))}
 	for i, r := range recs {
 		if r == nil {
@@ -357,7 +353,7 @@ func (b *Bolt) Append(recs []*Record) error {
 		if err != nil {
 			return err
 		}
-		if len(v) > bolt.MaxValueSize {
+		if len(v) > bbolt.MaxValueSize {
 			return fmt.Errorf("store: record of %d bytes is too large", len(v))
 		}
 		op.vals[i], op.queues[i] = v, r.Queue
@@ -369,59 +365,66 @@ func (b *Bolt) Append(recs []*Record) error {
 	return b.submit(op)
 }
 
-// Delete implements Store. Like every write it waits for its commit, which
-// it shares with whatever other writes are waiting.
-func (b *Bolt) Delete(queue string, seqs ...uint64) error {
+// Delete removes records; missing ones are not an error. Like every write
+// it waits for its commit, which it shares with whatever other writes are
+// waiting.
+func (b *Store) Delete(queue string, seqs ...uint64) error {
 	if queue == "" || len(seqs) == 0 {
 		return b.checkOpen()
 	}
 	return b.submit(&writeOp{kind: opDelete, queue: queue, seqs: seqs})
 }
 
-// SetDeliveries implements Store.
-func (b *Bolt) SetDeliveries(queue string, seq uint64, n uint32) error {
-	if queue == "" {
+// SetDeliveries records new delivery counts, of records in any queues, in
+// one commit; a later count for the same record wins, and missing records
+// are not an error. A record too damaged to patch is skipped: the others
+// are committed, and the error then wraps ErrCorrupt.
+func (b *Store) SetDeliveries(counts []store.DeliveryCount) error {
+	if len(counts) == 0 {
 		return b.checkOpen()
 	}
-	return b.submit(&writeOp{kind: opSetDeliveries, queue: queue, seqs: []uint64{seq}, n: n})
+	return b.submit(&writeOp{kind: opSetDeliveries, counts: counts})
 }
 
-// DeleteQueue implements Store.
-func (b *Bolt) DeleteQueue(queue string) error {
+// DeleteQueue removes every record of queue, and its dispatch mark.
+func (b *Store) DeleteQueue(queue string) error {
 	if queue == "" {
 		return b.checkOpen()
 	}
 	return b.submit(&writeOp{kind: opDeleteQueue, queue: queue})
 }
 
-// SetDispatched implements Store; it waits for the commit like Append.
-func (b *Bolt) SetDispatched(queue string, seq uint64) error {
+// SetDispatched sets queue's dispatch mark to seq; it waits for the
+// commit like Append. A queue left empty forgets its mark.
+func (b *Store) SetDispatched(queue string, seq uint64) error {
 	if err := checkName("queue", queue); err != nil {
 		return err
 	}
 	return b.submit(&writeOp{kind: opSetMark, queue: queue, seqs: []uint64{seq}})
 }
 
-// PutSubscription implements Store. The name must not be empty.
-func (b *Bolt) PutSubscription(sub Subscription) error {
+// PutSubscription creates or replaces a durable subscription. The name
+// must not be empty.
+func (b *Store) PutSubscription(sub store.Subscription) error {
 	if err := checkName("subscription name", sub.Name); err != nil {
 		return err
 	}
 	return b.submit(&writeOp{kind: opPutSub, sub: sub})
 }
 
-// DeleteSubscription implements Store.
-func (b *Bolt) DeleteSubscription(name string) error {
+// DeleteSubscription removes a durable subscription (not its queue).
+func (b *Store) DeleteSubscription(name string) error {
 	if name == "" {
 		return b.checkOpen()
 	}
-	return b.submit(&writeOp{kind: opDeleteSub, sub: Subscription{Name: name}})
+	return b.submit(&writeOp{kind: opDeleteSub, sub: store.Subscription{Name: name}})
 }
 
-// Queues implements Store from the per-queue summaries alone.
-func (b *Bolt) Queues() ([]QueueInfo, error) {
-	var out []QueueInfo
-	err := b.read(func(tx *bolt.Tx) error {
+// Queues lists the queues that hold records, with their sizes, from the
+// per-queue summaries alone.
+func (b *Store) Queues() ([]store.QueueInfo, error) {
+	var out []store.QueueInfo
+	err := b.read(func(tx *bbolt.Tx) error {
 		out = out[:0]
 		c := tx.Bucket([]byte(bucketQueues)).Cursor()
 		for k, v := c.Seek([]byte{prefixStats}); len(k) > 0 && k[0] == prefixStats; k, v = c.Next() {
@@ -431,7 +434,7 @@ func (b *Bolt) Queues() ([]QueueInfo, error) {
 				return fmt.Errorf("%w: queue %q: %v", ErrCorrupt, name, err)
 			}
 			if st.count > 0 {
-				info := QueueInfo{Name: name, Count: int(st.count), Bytes: st.bytes}
+				info := store.QueueInfo{Name: name, Count: int(st.count), Bytes: st.bytes}
 				if m := tx.Bucket([]byte(bucketQueues)).Get(markKey(name)); len(m) == 8 {
 					info.Dispatched = beUint64(m)
 				}
@@ -444,16 +447,17 @@ func (b *Bolt) Queues() ([]QueueInfo, error) {
 		return nil, err
 	}
 	if out == nil {
-		out = []QueueInfo{}
+		out = []store.QueueInfo{}
 	}
 	return out, nil
 }
 
-// Scan implements Store. It reads in chunks, each in its own short read
+// Scan calls fn for up to limit records of queue with Seq > after, in Seq
+// order (limit <= 0: all). It reads in chunks, each in its own short read
 // transaction, and calls fn between them with no transaction open; so a
 // scan sees records appended while it runs if their Seq is higher than
 // the ones it has passed.
-func (b *Bolt) Scan(queue string, after uint64, limit int, fn func(*Record) error) error {
+func (b *Store) Scan(queue string, after uint64, limit int, fn func(*store.Record) error) error {
 	for {
 		n := scanChunk
 		if limit > 0 && limit < n {
@@ -482,11 +486,11 @@ func (b *Bolt) Scan(queue string, after uint64, limit int, fn func(*Record) erro
 
 // scanChunk reads up to n records after after; more reports that it
 // stopped at n or at the byte bound with records left.
-func (b *Bolt) scanChunk(queue string, after uint64, n int) (recs []*Record, more bool, err error) {
+func (b *Store) scanChunk(queue string, after uint64, n int) (recs []*store.Record, more bool, err error) {
 	if queue == "" || after == ^uint64(0) {
 		return nil, false, b.checkOpen()
 	}
-	err = b.read(func(tx *bolt.Tx) error {
+	err = b.read(func(tx *bbolt.Tx) error {
 		recs, more = recs[:0], false
 		qb := tx.Bucket([]byte(bucketQueues)).Bucket(queueKey(queue))
 		if qb == nil {
@@ -516,10 +520,10 @@ func (b *Bolt) scanChunk(queue string, after uint64, n int) (recs []*Record, mor
 	return recs, more, err
 }
 
-// Subscriptions implements Store.
-func (b *Bolt) Subscriptions() ([]Subscription, error) {
-	out := []Subscription{}
-	err := b.read(func(tx *bolt.Tx) error {
+// Subscriptions lists the durable subscriptions.
+func (b *Store) Subscriptions() ([]store.Subscription, error) {
+	out := []store.Subscription{}
+	err := b.read(func(tx *bbolt.Tx) error {
 		out = out[:0]
 		return tx.Bucket([]byte(bucketSubs)).ForEach(func(k, v []byte) error {
 			s, err := decodeSubscription(string(k), v)
@@ -536,13 +540,13 @@ func (b *Bolt) Subscriptions() ([]Subscription, error) {
 	return out, nil
 }
 
-// Size implements Store: the bytes of the pages in use, that is the file's
+// Size reports the bytes of the pages in use, that is the file's
 // high-water mark less its free pages. It falls when records are deleted,
 // although the file does not shrink (bbolt reuses the free pages instead),
 // so a limit on it is a limit on what is stored.
-func (b *Bolt) Size() (int64, error) {
+func (b *Store) Size() (int64, error) {
 	var size int64
-	err := b.read(func(tx *bolt.Tx) error {
+	err := b.read(func(tx *bbolt.Tx) error {
 		size = tx.Size()
 		return nil
 	})
@@ -554,7 +558,7 @@ func (b *Bolt) Size() (int64, error) {
 }
 
 // FileSize reports the size of the file on disk, free pages included.
-func (b *Bolt) FileSize() (int64, error) {
+func (b *Store) FileSize() (int64, error) {
 	if err := b.checkOpen(); err != nil {
 		return 0, err
 	}
@@ -565,9 +569,9 @@ func (b *Bolt) FileSize() (int64, error) {
 	return info.Size(), nil
 }
 
-// Close implements Store. Writes already waiting are committed first.
+// Close releases the store. Writes already waiting are committed first.
 // Calling Close again does nothing and returns the first call's result.
-func (b *Bolt) Close() error {
+func (b *Store) Close() error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
 		b.closed = true
@@ -583,11 +587,11 @@ func (b *Bolt) Close() error {
 	return b.closeErr
 }
 
-func (b *Bolt) checkOpen() error {
+func (b *Store) checkOpen() error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	return nil
 }
@@ -597,7 +601,7 @@ func checkName(what, name string) error {
 	if name == "" {
 		return fmt.Errorf("store: empty %s", what)
 	}
-	if len(name) >= bolt.MaxKeySize { // one byte goes to the key prefix
+	if len(name) >= bbolt.MaxKeySize { // one byte goes to the key prefix
 		return fmt.Errorf("store: %s of %d bytes is too long", what, len(name))
 	}
 	return nil

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"errors"
@@ -7,6 +7,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/store/storetest"
 )
 
 // The disk fills up under a running store: every caller whose write was
@@ -16,7 +19,7 @@ import (
 func TestBoltDiskFull(t *testing.T) {
 	dir := t.TempDir()
 	var file *os.File
-	b, err := OpenBolt(dir, BoltOptions{openFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+	b, err := Open(dir, Options{openFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag, perm)
 		file = f
 		return f, err
@@ -57,7 +60,7 @@ func TestBoltDiskFull(t *testing.T) {
 	var failed, enospc int
 	for w := range writers {
 		wg.Go(func() {
-			err := b.Append([]*Record{rec("/queue/a", fmt.Sprint("full", w), "x")})
+			err := b.Append([]*store.Record{storetest.NewRecord("/queue/a", fmt.Sprint("full", w), "x")})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -85,7 +88,7 @@ func TestBoltDiskFull(t *testing.T) {
 	}
 	after := fill(t, b, "/queue/a", 10, 10, 100)
 	b = reopen(t, b)
-	got := scanAll(t, b, "/queue/a", 0, 0)
+	got := storetest.ScanAll(t, b, "/queue/a", 0, 0)
 	if len(got) != len(before)+len(after) {
 		t.Fatalf("store holds %d records, want the %d that were acknowledged", len(got), len(before)+len(after))
 	}

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -9,7 +9,9 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/stampede-mq/stampede/store"
 )
 
 const (
@@ -38,26 +40,29 @@ const (
 // failed, so the writer may use the op's slices meanwhile.
 type writeOp struct {
 	kind   opKind
-	recs   []*Record
+	recs   []*store.Record
 	vals   [][]byte // recs encoded, by the caller's goroutine
 	queues []string // recs' queues, copied when encoding
 	size   int      // bytes in vals
 	queue  string
 	seqs   []uint64
-	n      uint32
-	sub    Subscription
+	counts []store.DeliveryCount
+	sub    store.Subscription
+	// damaged is the error for counts skipped because their record could
+	// not be patched; the op reports it once the rest have committed.
+	damaged error
 
 	first uint64 // Seq of recs[0] in the current attempt
 	done  chan error
 }
 
-// weight is what the op counts against BoltOptions.MaxBatch.
+// weight is what the op counts against Options.MaxBatch.
 func (op *writeOp) weight() int {
-	return max(len(op.vals), len(op.seqs), 1)
+	return max(len(op.vals), len(op.seqs), len(op.counts), 1)
 }
 
 // submit hands op to the writer goroutine and waits for its result.
-func (b *Bolt) submit(op *writeOp) error {
+func (b *Store) submit(op *writeOp) error {
 	if b.readOnly {
 		if err := b.checkOpen(); err != nil {
 			return err
@@ -68,7 +73,7 @@ func (b *Bolt) submit(op *writeOp) error {
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		return ErrClosed
+		return store.ErrClosed
 	}
 	// Close waits for the read lock to be released, and the writer keeps
 	// receiving until Close closes ops, so this send cannot block forever.
@@ -89,7 +94,7 @@ func (b *Bolt) submit(op *writeOp) error {
 // current batch had several callers, the writer lingers briefly (until
 // callers stop arriving, and at most a fraction of the last commit's time)
 // to let the released cohort join.
-func (b *Bolt) run() {
+func (b *Store) run() {
 	defer close(b.done)
 	// Faults on damaged pages become panics that update recovers; the
 	// setting dies with this goroutine.
@@ -155,13 +160,13 @@ func (b *Bolt) run() {
 // its error and the rest are retried without it, so one bad call does not
 // fail its neighbours. Seq values are computed afresh on each attempt and
 // adopted only after a successful commit.
-func (b *Bolt) commit(batch []*writeOp) {
+func (b *Store) commit(batch []*writeOp) {
 	for len(batch) > 0 {
 		bad := -1
 		var badErr error
 		var last, ceiling uint64
 		start := time.Now()
-		err := b.update(func(tx *bolt.Tx) error {
+		err := b.update(func(tx *bbolt.Tx) error {
 			w := newTxWriter(tx, b.seq, b.ceiling)
 			for i, op := range batch {
 				if err := w.safeApply(op); err != nil {
@@ -195,7 +200,11 @@ func (b *Bolt) commit(batch []*writeOp) {
 			err = fmt.Errorf("store: commit: %w", err)
 		}
 		for _, op := range batch {
-			op.done <- err
+			if err == nil {
+				op.done <- op.damaged
+			} else {
+				op.done <- err
+			}
 		}
 		return
 	}
@@ -204,26 +213,26 @@ func (b *Bolt) commit(batch []*writeOp) {
 // txWriter applies ops inside one write transaction, keeping the touched
 // queues' buckets and stats at hand and writing the stats once at the end.
 type txWriter struct {
-	tx      *bolt.Tx
-	queues  *bolt.Bucket
-	subs    *bolt.Bucket
+	tx      *bbolt.Tx
+	queues  *bbolt.Bucket
+	subs    *bbolt.Bucket
 	seq     uint64
 	ceiling uint64
-	buckets map[string]*bolt.Bucket
+	buckets map[string]*bbolt.Bucket
 	touched map[string]*queueStats
 	// recount names queues whose stats cannot be updated by difference
 	// because a record's length could not be read.
 	recount map[string]bool
 }
 
-func newTxWriter(tx *bolt.Tx, seq, ceiling uint64) *txWriter {
+func newTxWriter(tx *bbolt.Tx, seq, ceiling uint64) *txWriter {
 	return &txWriter{
 		tx:      tx,
 		queues:  tx.Bucket([]byte(bucketQueues)),
 		subs:    tx.Bucket([]byte(bucketSubs)),
 		seq:     seq,
 		ceiling: ceiling,
-		buckets: make(map[string]*bolt.Bucket),
+		buckets: make(map[string]*bbolt.Bucket),
 		touched: make(map[string]*queueStats),
 		recount: make(map[string]bool),
 	}
@@ -231,7 +240,7 @@ func newTxWriter(tx *bolt.Tx, seq, ceiling uint64) *txWriter {
 
 // bucket returns queue's bucket, creating it when create is set; nil when
 // it does not exist and create is not set.
-func (w *txWriter) bucket(queue string, create bool) (*bolt.Bucket, error) {
+func (w *txWriter) bucket(queue string, create bool) (*bbolt.Bucket, error) {
 	qb, known := w.buckets[queue]
 	if !known {
 		qb = w.queues.Bucket(queueKey(queue))
@@ -284,84 +293,13 @@ func (w *txWriter) safeApply(op *writeOp) (err error) {
 func (w *txWriter) apply(op *writeOp) error {
 	switch op.kind {
 	case opAppend:
-		for i, v := range op.vals {
-			q := op.queues[i]
-			qb, err := w.bucket(q, true)
-			if err != nil {
-				return err
-			}
-			st, err := w.stat(q)
-			if err != nil {
-				return err
-			}
-			w.seq++
-			if i == 0 {
-				op.first = w.seq
-			}
-			if err := qb.Put(seqKey(w.seq), v); err != nil {
-				return fmt.Errorf("queue %q: %w", q, err)
-			}
-			bodyLen, _ := recordBodyLen(v)
-			st.count++
-			st.bytes += bodyLen
-		}
+		return w.append(op)
 	case opDelete:
-		qb, err := w.bucket(op.queue, false)
-		if qb == nil || err != nil {
-			return err
-		}
-		st, err := w.stat(op.queue)
-		if err != nil {
-			return err
-		}
-		for _, seq := range op.seqs {
-			k := seqKey(seq)
-			v := qb.Get(k)
-			if v == nil {
-				continue
-			}
-			// A value too damaged to read its length still goes: deleting
-			// is how a damaged record is got rid of.
-			bodyLen, err := recordBodyLen(v)
-			if err != nil {
-				w.recount[op.queue] = true
-			}
-			if err := qb.Delete(k); err != nil {
-				return fmt.Errorf("queue %q: %w", op.queue, err)
-			}
-			st.count--
-			st.bytes -= bodyLen
-		}
+		return w.delete(op)
 	case opSetDeliveries:
-		qb, err := w.bucket(op.queue, false)
-		if qb == nil || err != nil {
-			return err
-		}
-		k := seqKey(op.seqs[0])
-		v := qb.Get(k)
-		if v == nil {
-			return nil
-		}
-		if _, err := recordBodyLen(v); err != nil {
-			return fmt.Errorf("%w: queue %q seq %d: %v", ErrCorrupt, op.queue, op.seqs[0], err)
-		}
-		// v is bbolt's memory; Put needs a value of our own.
-		nv := bytes.Clone(v)
-		binary.BigEndian.PutUint32(nv[offDeliveries:], op.n)
-		if err := qb.Put(k, nv); err != nil {
-			return fmt.Errorf("queue %q: %w", op.queue, err)
-		}
+		return w.setDeliveries(op)
 	case opDeleteQueue:
-		if qb, _ := w.bucket(op.queue, false); qb != nil {
-			if err := w.queues.DeleteBucket(queueKey(op.queue)); err != nil {
-				return fmt.Errorf("queue %q: %w", op.queue, err)
-			}
-		}
-		w.buckets[op.queue] = nil
-		w.touched[op.queue] = &queueStats{}
-		if err := w.queues.Delete(markKey(op.queue)); err != nil {
-			return fmt.Errorf("queue %q: %w", op.queue, err)
-		}
+		return w.deleteQueue(op.queue)
 	case opSetMark:
 		if err := w.queues.Put(markKey(op.queue), seqKey(op.seqs[0])); err != nil {
 			return fmt.Errorf("queue %q: %w", op.queue, err)
@@ -374,6 +312,107 @@ func (w *txWriter) apply(op *writeOp) error {
 		if err := w.subs.Delete([]byte(op.sub.Name)); err != nil {
 			return fmt.Errorf("subscription %q: %w", op.sub.Name, err)
 		}
+	}
+	return nil
+}
+
+func (w *txWriter) append(op *writeOp) error {
+	for i, v := range op.vals {
+		q := op.queues[i]
+		qb, err := w.bucket(q, true)
+		if err != nil {
+			return err
+		}
+		st, err := w.stat(q)
+		if err != nil {
+			return err
+		}
+		w.seq++
+		if i == 0 {
+			op.first = w.seq
+		}
+		if err := qb.Put(seqKey(w.seq), v); err != nil {
+			return fmt.Errorf("queue %q: %w", q, err)
+		}
+		bodyLen, _ := recordBodyLen(v)
+		st.count++
+		st.bytes += bodyLen
+	}
+	return nil
+}
+
+func (w *txWriter) delete(op *writeOp) error {
+	qb, err := w.bucket(op.queue, false)
+	if qb == nil || err != nil {
+		return err
+	}
+	st, err := w.stat(op.queue)
+	if err != nil {
+		return err
+	}
+	for _, seq := range op.seqs {
+		k := seqKey(seq)
+		v := qb.Get(k)
+		if v == nil {
+			continue
+		}
+		// A value too damaged to read its length still goes: deleting
+		// is how a damaged record is got rid of.
+		bodyLen, err := recordBodyLen(v)
+		if err != nil {
+			w.recount[op.queue] = true
+		}
+		if err := qb.Delete(k); err != nil {
+			return fmt.Errorf("queue %q: %w", op.queue, err)
+		}
+		st.count--
+		st.bytes -= bodyLen
+	}
+	return nil
+}
+
+// setDeliveries patches each count into its record in place. A record too
+// damaged to patch is skipped rather than failing the op, so that it does
+// not cost the other records their counts.
+func (w *txWriter) setDeliveries(op *writeOp) error {
+	op.damaged = nil // from an earlier attempt at the batch
+	for _, c := range op.counts {
+		qb, err := w.bucket(c.Queue, false)
+		if err != nil {
+			return err
+		}
+		if qb == nil {
+			continue
+		}
+		k := seqKey(c.Seq)
+		v := qb.Get(k)
+		if v == nil {
+			continue
+		}
+		if _, err := recordBodyLen(v); err != nil {
+			op.damaged = fmt.Errorf("%w: queue %q seq %d: %v", ErrCorrupt, c.Queue, c.Seq, err)
+			continue
+		}
+		// v is bbolt's memory; Put needs a value of our own.
+		nv := bytes.Clone(v)
+		binary.BigEndian.PutUint32(nv[offDeliveries:], c.N)
+		if err := qb.Put(k, nv); err != nil {
+			return fmt.Errorf("queue %q: %w", c.Queue, err)
+		}
+	}
+	return nil
+}
+
+func (w *txWriter) deleteQueue(queue string) error {
+	if qb, _ := w.bucket(queue, false); qb != nil {
+		if err := w.queues.DeleteBucket(queueKey(queue)); err != nil {
+			return fmt.Errorf("queue %q: %w", queue, err)
+		}
+	}
+	w.buckets[queue] = nil
+	w.touched[queue] = &queueStats{}
+	if err := w.queues.Delete(markKey(queue)); err != nil {
+		return fmt.Errorf("queue %q: %w", queue, err)
 	}
 	return nil
 }
@@ -423,7 +462,7 @@ func (w *txWriter) finish() error {
 	return nil
 }
 
-func countQueue(qb *bolt.Bucket) queueStats {
+func countQueue(qb *bbolt.Bucket) queueStats {
 	var st queueStats
 	c := qb.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {

@@ -1,4 +1,4 @@
-package store
+package bolt
 
 import (
 	"bytes"
@@ -14,18 +14,21 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/stampede-mq/stampede/store"
+	"github.com/stampede-mq/stampede/store/storetest"
 )
 
 // fill appends n records of bodySize bytes to queue, batch per Append.
-func fill(t testing.TB, s Store, queue string, n, batch, bodySize int) []*Record {
+func fill(t testing.TB, s *Store, queue string, n, batch, bodySize int) []*store.Record {
 	t.Helper()
-	all := make([]*Record, 0, n)
+	all := make([]*store.Record, 0, n)
 	for len(all) < n {
-		recs := make([]*Record, 0, batch)
+		recs := make([]*store.Record, 0, batch)
 		for i := 0; i < batch && len(all)+len(recs) < n; i++ {
 			id := fmt.Sprint(len(all) + len(recs))
-			recs = append(recs, &Record{Queue: queue, ID: id, Body: bytes.Repeat([]byte{'b'}, bodySize), Timestamp: int64(len(all))})
+			recs = append(recs, &store.Record{Queue: queue, ID: id, Body: bytes.Repeat([]byte{'b'}, bodySize), Timestamp: int64(len(all))})
 		}
 		if err := s.Append(recs); err != nil {
 			t.Fatal(err)
@@ -35,52 +38,52 @@ func fill(t testing.TB, s Store, queue string, n, batch, bodySize int) []*Record
 	return all
 }
 
-func reopen(t testing.TB, b *Bolt) *Bolt {
+func reopen(t testing.TB, b *Store) *Store {
 	t.Helper()
 	dir := filepath.Dir(b.Path())
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return openTestBolt(t, dir)
+	return openTest(t, dir)
 }
 
 func TestBoltReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
-	b := openTestBolt(t, dir)
-	full := &Record{Queue: "/queue/a", ID: "m1", Headers: [][2]string{{"persistent", "true"}, {"x", "y"}},
+	b := openTest(t, dir)
+	full := &store.Record{Queue: "/queue/a", ID: "m1", Headers: [][2]string{{"persistent", "true"}, {"x", "y"}},
 		Body: []byte("hello"), Priority: 7, Expires: 123456789, Timestamp: 987654321}
-	recs := []*Record{full, rec("/queue/a", "m2", "two"), rec("/queue/b", "m3", "three"), rec("/queue/a", "m4", "four")}
+	recs := []*store.Record{full, storetest.NewRecord("/queue/a", "m2", "two"), storetest.NewRecord("/queue/b", "m3", "three"), storetest.NewRecord("/queue/a", "m4", "four")}
 	if err := b.Append(recs); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetDeliveries("/queue/a", full.Seq, 2); err != nil {
+	if err := b.SetDeliveries([]store.DeliveryCount{{Queue: "/queue/a", Seq: full.Seq, N: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Delete("/queue/a", recs[1].Seq); err != nil {
 		t.Fatal(err)
 	}
-	sub := Subscription{Name: "c1:s1", Destination: "/topic/t.#", Queue: "/queue/a"}
+	sub := store.Subscription{Name: "c1:s1", Destination: "/topic/t.#", Queue: "/queue/a"}
 	if err := b.PutSubscription(sub); err != nil {
 		t.Fatal(err)
 	}
-	wantA := scanAll(t, b, "/queue/a", 0, 0)
-	wantQ := mustQueues(t, b)
+	wantA := storetest.ScanAll(t, b, "/queue/a", 0, 0)
+	wantQ := storetest.MustQueues(t, b)
 
 	b = reopen(t, b)
-	if got := scanAll(t, b, "/queue/a", 0, 0); !slices.EqualFunc(got, wantA, sameRecord) {
+	if got := storetest.ScanAll(t, b, "/queue/a", 0, 0); !slices.EqualFunc(got, wantA, storetest.SameRecord) {
 		t.Fatalf("after reopen %+v\nwant %+v", got, wantA)
 	}
-	if got := scanAll(t, b, "/queue/a", 0, 0); got[0].Deliveries != 2 || got[0].Priority != 7 || got[0].Expires != 123456789 {
+	if got := storetest.ScanAll(t, b, "/queue/a", 0, 0); got[0].Deliveries != 2 || got[0].Priority != 7 || got[0].Expires != 123456789 {
 		t.Fatalf("fields lost: %+v", got[0])
 	}
-	if got := mustQueues(t, b); !slices.Equal(got, wantQ) {
+	if got := storetest.MustQueues(t, b); !slices.Equal(got, wantQ) {
 		t.Fatalf("queues %v, want %v", got, wantQ)
 	}
-	if subs, err := b.Subscriptions(); err != nil || !slices.Equal(subs, []Subscription{sub}) {
+	if subs, err := b.Subscriptions(); err != nil || !slices.Equal(subs, []store.Subscription{sub}) {
 		t.Fatalf("subscriptions %v %v", subs, err)
 	}
-	next := rec("/queue/b", "m5", "five")
-	if err := b.Append([]*Record{next}); err != nil {
+	next := storetest.NewRecord("/queue/b", "m5", "five")
+	if err := b.Append([]*store.Record{next}); err != nil {
 		t.Fatal(err)
 	}
 	if next.Seq <= recs[3].Seq {
@@ -94,8 +97,8 @@ func TestBoltReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = reopen(t, b)
-	last := rec("/queue/a", "m6", "six")
-	if err := b.Append([]*Record{last}); err != nil {
+	last := storetest.NewRecord("/queue/a", "m6", "six")
+	if err := b.Append([]*store.Record{last}); err != nil {
 		t.Fatal(err)
 	}
 	if last.Seq <= next.Seq {
@@ -105,9 +108,9 @@ func TestBoltReopenKeepsEverything(t *testing.T) {
 
 // editRaw opens the store's file with bbolt itself, for tests that plant
 // what the store would never write.
-func editRaw(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
+func editRaw(t *testing.T, dir string, fn func(tx *bbolt.Tx) error) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(dir, DBFileName), 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(filepath.Join(dir, DBFileName), 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +122,11 @@ func editRaw(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
 
 func TestBoltUnknownSchemaVersion(t *testing.T) {
 	dir := t.TempDir()
-	openTestBolt(t, dir).Close()
-	editRaw(t, dir, func(tx *bolt.Tx) error {
+	openTest(t, dir).Close()
+	editRaw(t, dir, func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketMeta)).Put([]byte(keyVersion), binary.BigEndian.AppendUint32(nil, 99))
 	})
-	_, err := OpenBolt(dir, BoltOptions{})
+	_, err := Open(dir, Options{})
 	if !errors.Is(err, ErrSchemaVersion) {
 		t.Fatalf("open gave %v, want ErrSchemaVersion", err)
 	}
@@ -134,11 +137,11 @@ func TestBoltUnknownSchemaVersion(t *testing.T) {
 
 func TestBoltForeignBoltFile(t *testing.T) {
 	dir := t.TempDir()
-	db, err := bolt.Open(filepath.Join(dir, DBFileName), 0o600, nil)
+	db, err := bbolt.Open(filepath.Join(dir, DBFileName), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("widgets"))
 		if err != nil {
 			return err
@@ -149,7 +152,7 @@ func TestBoltForeignBoltFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenBolt(dir, BoltOptions{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "another program") {
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "another program") {
 		t.Fatalf("open gave %v, want ErrCorrupt naming a foreign file", err)
 	}
 }
@@ -160,13 +163,13 @@ func TestBoltForeignBoltFile(t *testing.T) {
 func writeStore(t *testing.T) (data []byte, used int) {
 	t.Helper()
 	dir := t.TempDir()
-	b := openTestBolt(t, dir)
+	b := openTest(t, dir)
 	fill(t, b, "/queue/a", 3000, 500, 100)
 	fill(t, b, "/queue/b", 50, 50, 5000)
-	if err := b.PutSubscription(Subscription{Name: "s", Destination: "/topic/t", Queue: "/queue/b"}); err != nil {
+	if err := b.PutSubscription(store.Subscription{Name: "s", Destination: "/topic/t", Queue: "/queue/b"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.view(func(tx *bolt.Tx) error { used = int(tx.Size()); return nil }); err != nil {
+	if err := b.view(func(tx *bbolt.Tx) error { used = int(tx.Size()); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	b.Close()
@@ -182,7 +185,7 @@ func writeStore(t *testing.T) (data []byte, used int) {
 // fails the test run.
 func exercise(t *testing.T, dir string) (openErr error, callErrs []error) {
 	t.Helper()
-	b, err := OpenBolt(dir, BoltOptions{LockTimeout: 100 * time.Millisecond})
+	b, err := Open(dir, Options{LockTimeout: 100 * time.Millisecond})
 	if err != nil {
 		return err, nil
 	}
@@ -194,15 +197,15 @@ func exercise(t *testing.T, dir string) (openErr error, callErrs []error) {
 	}
 	qs, err := b.Queues()
 	note(err)
-	for _, q := range append(qs, QueueInfo{Name: "/queue/a"}, QueueInfo{Name: "/queue/b"}) {
-		note(b.Scan(q.Name, 0, 0, func(*Record) error { return nil }))
+	for _, q := range append(qs, store.QueueInfo{Name: "/queue/a"}, store.QueueInfo{Name: "/queue/b"}) {
+		note(b.Scan(q.Name, 0, 0, func(*store.Record) error { return nil }))
 		note(b.Delete(q.Name, 1, 2, 3))
 	}
 	_, err = b.Subscriptions()
 	note(err)
 	_, err = b.Size()
 	note(err)
-	note(b.Append([]*Record{rec("/queue/a", "new", "x")}))
+	note(b.Append([]*store.Record{storetest.NewRecord("/queue/a", "new", "x")}))
 	return nil, callErrs
 }
 
@@ -286,27 +289,33 @@ func TestBoltDamagedPages(t *testing.T) {
 
 func TestBoltCorruptValue(t *testing.T) {
 	dir := t.TempDir()
-	b := openTestBolt(t, dir)
+	b := openTest(t, dir)
 	recs := fill(t, b, "/queue/a", 3, 3, 10)
 	b.Close()
-	editRaw(t, dir, func(tx *bolt.Tx) error {
+	editRaw(t, dir, func(tx *bbolt.Tx) error {
 		return tx.Bucket([]byte(bucketQueues)).Bucket(queueKey("/queue/a")).Put(seqKey(recs[1].Seq), []byte{recordFormat, 1, 2})
 	})
-	b = openTestBolt(t, dir)
-	if err := b.Scan("/queue/a", 0, 0, func(*Record) error { return nil }); !errors.Is(err, ErrCorrupt) {
+	b = openTest(t, dir)
+	if err := b.Scan("/queue/a", 0, 0, func(*store.Record) error { return nil }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("scan over a damaged record gave %v", err)
 	}
-	if err := b.SetDeliveries("/queue/a", recs[1].Seq, 1); !errors.Is(err, ErrCorrupt) {
+	counts := []store.DeliveryCount{{Queue: "/queue/a", Seq: recs[0].Seq, N: 4}, {Queue: "/queue/a", Seq: recs[1].Seq, N: 4}, {Queue: "/queue/a", Seq: recs[2].Seq, N: 4}}
+	if err := b.SetDeliveries(counts); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("SetDeliveries on a damaged record gave %v", err)
 	}
 	// The damaged record can be deleted, and the rest is intact.
 	if err := b.Delete("/queue/a", recs[1].Seq); err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(scanAll(t, b, "/queue/a", 0, 0)); !slices.Equal(got, []string{"0", "2"}) {
-		t.Fatalf("left %v", got)
+	got := storetest.ScanAll(t, b, "/queue/a", 0, 0)
+	if !slices.Equal(storetest.IDs(got), []string{"0", "2"}) {
+		t.Fatalf("left %v", storetest.IDs(got))
 	}
-	if qs := mustQueues(t, b); !slices.Equal(qs, []QueueInfo{{Name: "/queue/a", Count: 2, Bytes: 20}}) {
+	// The damaged record did not cost its neighbours their counts.
+	if got[0].Deliveries != 4 || got[1].Deliveries != 4 {
+		t.Fatalf("deliveries %d %d beside a damaged record, want 4 4", got[0].Deliveries, got[1].Deliveries)
+	}
+	if qs := storetest.MustQueues(t, b); !slices.Equal(qs, []store.QueueInfo{{Name: "/queue/a", Count: 2, Bytes: 20}}) {
 		t.Fatalf("queues %v", qs)
 	}
 }
@@ -317,7 +326,7 @@ func TestBoltDataDirUnusable(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenBolt(filepath.Join(file, "data"), BoltOptions{}); err == nil {
+	if _, err := Open(filepath.Join(file, "data"), Options{}); err == nil {
 		t.Fatal("opened a store under a regular file")
 	}
 	// broker.db itself a directory.
@@ -325,7 +334,7 @@ func TestBoltDataDirUnusable(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, DBFileName), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenBolt(dir, BoltOptions{}); err == nil {
+	if _, err := Open(dir, Options{}); err == nil {
 		t.Fatal("opened a directory as the store file")
 	}
 	if os.Geteuid() == 0 {
@@ -336,16 +345,16 @@ func TestBoltDataDirUnusable(t *testing.T) {
 	if err := os.Mkdir(ro, 0o500); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenBolt(ro, BoltOptions{}); err == nil {
+	if _, err := Open(ro, Options{}); err == nil {
 		t.Fatal("opened a store in a directory that is not writable")
 	}
 }
 
 func TestBoltLocked(t *testing.T) {
 	dir := t.TempDir()
-	openTestBolt(t, dir)
+	openTest(t, dir)
 	start := time.Now()
-	_, err := OpenBolt(dir, BoltOptions{})
+	_, err := Open(dir, Options{})
 	elapsed := time.Since(start)
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second open gave %v, want ErrLocked", err)
@@ -353,53 +362,53 @@ func TestBoltLocked(t *testing.T) {
 	if elapsed < 900*time.Millisecond || elapsed > 3*time.Second {
 		t.Fatalf("second open gave up after %v, want about the 1s default", elapsed)
 	}
-	if _, err := OpenBolt(dir, BoltOptions{LockTimeout: 50 * time.Millisecond, ReadOnly: true}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(dir, Options{LockTimeout: 50 * time.Millisecond, ReadOnly: true}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("read-only open beside a writer gave %v, want ErrLocked", err)
 	}
 }
 
 func TestBoltReadOnly(t *testing.T) {
 	dir := t.TempDir()
-	b := openTestBolt(t, dir)
+	b := openTest(t, dir)
 	fill(t, b, "/queue/a", 5, 5, 3)
 	b.Close()
-	if _, err := OpenBolt(t.TempDir(), BoltOptions{ReadOnly: true}); err == nil {
+	if _, err := Open(t.TempDir(), Options{ReadOnly: true}); err == nil {
 		t.Fatal("read-only open of a missing store succeeded")
 	}
-	ro, err := OpenBolt(dir, BoltOptions{ReadOnly: true})
+	ro, err := Open(dir, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	ro2, err := OpenBolt(dir, BoltOptions{ReadOnly: true})
+	ro2, err := Open(dir, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal("a second reader:", err)
 	}
 	ro2.Close()
-	if got := scanAll(t, ro, "/queue/a", 0, 0); len(got) != 5 {
+	if got := storetest.ScanAll(t, ro, "/queue/a", 0, 0); len(got) != 5 {
 		t.Fatalf("read-only store holds %d records", len(got))
 	}
-	if err := ro.Append([]*Record{rec("/queue/a", "x", "x")}); !errors.Is(err, ErrReadOnly) {
+	if err := ro.Append([]*store.Record{storetest.NewRecord("/queue/a", "x", "x")}); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("append to a read-only store gave %v", err)
 	}
 	if err := ro.Delete("/queue/a", 1); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("delete in a read-only store gave %v", err)
 	}
 	ro.Close()
-	if err := ro.Append([]*Record{rec("/queue/a", "x", "x")}); !errors.Is(err, ErrClosed) {
+	if err := ro.Append([]*store.Record{storetest.NewRecord("/queue/a", "x", "x")}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("append to a closed read-only store gave %v", err)
 	}
 }
 
 func TestBoltGroupCommit(t *testing.T) {
-	b := openTestBolt(t, t.TempDir())
+	b := openTest(t, t.TempDir())
 	const writers, each = 32, 20
 	before := b.commits.Load()
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				if err := b.Append([]*Record{rec("/queue/g", fmt.Sprint(w, i), "x")}); err != nil {
+				if err := b.Append([]*store.Record{storetest.NewRecord("/queue/g", fmt.Sprint(w, i), "x")}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -412,7 +421,7 @@ func TestBoltGroupCommit(t *testing.T) {
 	if commits >= writers*each {
 		t.Fatalf("%d appends took %d commits: none were shared", writers*each, commits)
 	}
-	if qs := mustQueues(t, b); qs[0].Count != writers*each {
+	if qs := storetest.MustQueues(t, b); qs[0].Count != writers*each {
 		t.Fatalf("queues %v", qs)
 	}
 }
@@ -426,17 +435,17 @@ func TestBoltReopenLarge(t *testing.T) {
 		n = 20_000
 	}
 	dir := t.TempDir()
-	b := openTestBolt(t, dir)
+	b := openTest(t, dir)
 	fill(t, b, "/queue/big", n, 10_000, 50)
 	fill(t, b, "/queue/small", 10, 10, 50)
 	b.Close()
 	start := time.Now()
-	b = openTestBolt(t, dir)
-	qs := mustQueues(t, b)
-	got := scanAll(t, b, "/queue/big", 0, 1000)
+	b = openTest(t, dir)
+	qs := storetest.MustQueues(t, b)
+	got := storetest.ScanAll(t, b, "/queue/big", 0, 1000)
 	elapsed := time.Since(start)
 	t.Logf("reopen + Queues + Scan(1000) over %d records: %v", n, elapsed)
-	if !slices.Equal(qs, []QueueInfo{{Name: "/queue/big", Count: n, Bytes: int64(n) * 50}, {Name: "/queue/small", Count: 10, Bytes: 500}}) {
+	if !slices.Equal(qs, []store.QueueInfo{{Name: "/queue/big", Count: n, Bytes: int64(n) * 50}, {Name: "/queue/small", Count: 10, Bytes: 500}}) {
 		t.Fatalf("queues %v", qs)
 	}
 	if len(got) != 1000 || got[999].ID != "999" {
@@ -455,7 +464,7 @@ func TestBoltDiskReuse(t *testing.T) {
 	if testing.Short() {
 		n = 20_000
 	}
-	b := openTestBolt(t, t.TempDir())
+	b := openTest(t, t.TempDir())
 	var first int64
 	for cycle := range cycles {
 		recs := fill(t, b, "/queue/churn", n, 1000, 64)
@@ -483,13 +492,13 @@ func TestBoltDiskReuse(t *testing.T) {
 			t.Fatalf("an empty store reports %d of %d bytes in use", used, size)
 		}
 	}
-	if qs := mustQueues(t, b); len(qs) != 0 {
+	if qs := storetest.MustQueues(t, b); len(qs) != 0 {
 		t.Fatalf("queues %v", qs)
 	}
 }
 
 func TestBoltSizeTracksContent(t *testing.T) {
-	b := openTestBolt(t, t.TempDir())
+	b := openTest(t, t.TempDir())
 	empty, err := b.Size()
 	if err != nil {
 		t.Fatal(err)
@@ -515,20 +524,20 @@ func TestBoltSizeTracksContent(t *testing.T) {
 }
 
 func TestBoltRefusesBadArguments(t *testing.T) {
-	b := openTestBolt(t, t.TempDir())
-	if err := b.Append([]*Record{{Queue: ""}}); err == nil {
+	b := openTest(t, t.TempDir())
+	if err := b.Append([]*store.Record{{Queue: ""}}); err == nil {
 		t.Error("appended to an unnamed queue")
 	}
-	if err := b.Append([]*Record{{Queue: strings.Repeat("q", bolt.MaxKeySize)}}); err == nil {
+	if err := b.Append([]*store.Record{{Queue: strings.Repeat("q", bbolt.MaxKeySize)}}); err == nil {
 		t.Error("appended to a queue with an over-long name")
 	}
-	if err := b.Append([]*Record{rec("/queue/a", "1", "x"), nil}); err == nil {
+	if err := b.Append([]*store.Record{storetest.NewRecord("/queue/a", "1", "x"), nil}); err == nil {
 		t.Error("appended a nil record")
 	}
-	if err := b.PutSubscription(Subscription{}); err == nil {
+	if err := b.PutSubscription(store.Subscription{}); err == nil {
 		t.Error("stored an unnamed subscription")
 	}
-	if qs := mustQueues(t, b); len(qs) != 0 {
+	if qs := storetest.MustQueues(t, b); len(qs) != 0 {
 		t.Fatalf("a refused append stored something: %v", qs)
 	}
 }
@@ -537,7 +546,7 @@ func TestBoltRefusesBadArguments(t *testing.T) {
 // found after reopening, or fails with ErrClosed.
 func TestBoltCloseDuringWrites(t *testing.T) {
 	dir := t.TempDir()
-	b, err := OpenBolt(dir, BoltOptions{})
+	b, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,12 +559,12 @@ func TestBoltCloseDuringWrites(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				id := fmt.Sprint(w, "-", i)
-				err := b.Append([]*Record{rec("/queue/c", id, "x")})
+				err := b.Append([]*store.Record{storetest.NewRecord("/queue/c", id, "x")})
 				if i == 0 {
 					started <- struct{}{}
 				}
 				if err != nil {
-					if !errors.Is(err, ErrClosed) {
+					if !errors.Is(err, store.ErrClosed) {
 						t.Errorf("append during Close: %v", err)
 					}
 					return
@@ -573,9 +582,9 @@ func TestBoltCloseDuringWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	b = openTestBolt(t, dir)
+	b = openTest(t, dir)
 	got := map[string]bool{}
-	for _, r := range scanAll(t, b, "/queue/c", 0, 0) {
+	for _, r := range storetest.ScanAll(t, b, "/queue/c", 0, 0) {
 		got[r.ID] = true
 	}
 	for _, id := range acked {
@@ -589,7 +598,7 @@ func TestBoltCloseDuringWrites(t *testing.T) {
 func TestOnCommitReportsEachCommit(t *testing.T) {
 	var mu sync.Mutex
 	var calls, writes int
-	b, err := OpenBolt(t.TempDir(), BoltOptions{OnCommit: func(d time.Duration, n int) {
+	b, err := Open(t.TempDir(), Options{OnCommit: func(d time.Duration, n int) {
 		mu.Lock()
 		defer mu.Unlock()
 		if d <= 0 || n <= 0 {
@@ -603,7 +612,7 @@ func TestOnCommitReportsEachCommit(t *testing.T) {
 	}
 	defer b.Close()
 	for i := range 3 {
-		if err := b.Append([]*Record{{Queue: "/queue/c", ID: fmt.Sprint(i)}}); err != nil {
+		if err := b.Append([]*store.Record{{Queue: "/queue/c", ID: fmt.Sprint(i)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -611,5 +620,47 @@ func TestOnCommitReportsEachCommit(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 3 || writes != 3 || int64(calls) != b.commits.Load() {
 		t.Fatalf("%d calls for %d writes, %d commits", calls, writes, b.commits.Load())
+	}
+}
+
+func TestBoltDispatchMarkSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	b := openTest(t, dir)
+	if err := b.Append([]*store.Record{storetest.NewRecord("/queue/r", "1", "x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetDispatched("/queue/r", 42); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	b = openTest(t, dir)
+	if qs := storetest.MustQueues(t, b); qs[0].Dispatched != 42 {
+		t.Fatalf("mark after reopen %d", qs[0].Dispatched)
+	}
+}
+
+// TestBoltSetDeliveriesOneCommit: counts for many records of several
+// queues are one transaction.
+func TestBoltSetDeliveriesOneCommit(t *testing.T) {
+	b := openTest(t, t.TempDir())
+	var counts []store.DeliveryCount
+	for _, q := range []string{"/queue/x", "/queue/y", "/queue/z"} {
+		for i, r := range fill(t, b, q, 500, 500, 10) {
+			counts = append(counts, store.DeliveryCount{Queue: q, Seq: r.Seq, N: uint32(i)})
+		}
+	}
+	before := b.commits.Load()
+	if err := b.SetDeliveries(counts); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.commits.Load() - before; n != 1 {
+		t.Fatalf("%d counts took %d commits", len(counts), n)
+	}
+	for _, q := range []string{"/queue/x", "/queue/y", "/queue/z"} {
+		for i, r := range storetest.ScanAll(t, b, q, 0, 0) {
+			if r.Deliveries != uint32(i) {
+				t.Fatalf("%s record %d has %d deliveries", q, i, r.Deliveries)
+			}
+		}
 	}
 }
