@@ -36,6 +36,7 @@ type Broker struct {
 	taps    taps
 	started time.Time
 	timers  timers
+	alarm   *memoryAlarm
 
 	// readBufs lends connections their read buffers (*[]byte of
 	// readBufSize), so connections waiting for input hold none.
@@ -60,6 +61,7 @@ func New(opts Options, st Store) (*Broker, error) {
 		started:   time.Now(),
 	}
 	b.timers.wake = make(chan struct{}, 1)
+	b.alarm = newMemoryAlarm(opts.MemoryHighWatermark, b.log)
 	b.readBufs.New = func() any {
 		buf := make([]byte, readBufSize)
 		return &buf

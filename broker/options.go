@@ -67,6 +67,9 @@ type Options struct {
 	// not a durable subscription's) or a topic nobody subscribes to is
 	// kept before it is forgotten.
 	IdleDestinationTTL time.Duration
+	// MemoryHighWatermark is the process memory, in bytes, above which
+	// publishers are paused until it falls; zero turns the alarm off.
+	MemoryHighWatermark int64
 	// MaxWildcards bounds the wildcard words ("*", "#") of one topic
 	// subscription's pattern.
 	MaxWildcards int

@@ -15,6 +15,10 @@ const maxSendBatch = 256
 // handleSend handles a SEND frame. Outside a transaction its message joins
 // the batch flushSends publishes, and its receipt waits for that.
 func (s *session) handleSend(f *stomp.Frame) error {
+	if len(s.sends) == 0 {
+		// Between batches, so that what was read is published first.
+		s.b.alarm.wait(s.c.writerDone)
+	}
 	batched, err := s.onSend(f)
 	if batched {
 		return err

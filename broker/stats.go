@@ -59,7 +59,16 @@ type Stats struct {
 	FramesIn, FramesOut map[string]uint64
 	// Refusals counts what limits and permissions turned away, by name.
 	Refusals map[string]uint64
+	// MemoryBytes is the memory the process holds, as the memory alarm
+	// last read it; MemoryAlarm is set while it is over
+	// MemoryHighWatermark and publishers are paused.
+	MemoryBytes, MemoryHighWatermark int64
+	MemoryAlarm                      bool
 }
+
+// MemoryAlarm reports whether publishers are paused because the process
+// holds more memory than its high watermark.
+func (b *Broker) MemoryAlarm() bool { return b.alarm.raised() }
 
 // Stats returns current figures.
 func (b *Broker) Stats() Stats {
@@ -76,6 +85,7 @@ func (b *Broker) Stats() Stats {
 	st.DeadLettered = b.stats.deadLettered.Load()
 	st.SlowConsumers = b.stats.slowConsumers.Load()
 	st.Refusals = b.limits.snapshot()
+	st.MemoryBytes, st.MemoryHighWatermark, st.MemoryAlarm = b.alarm.state()
 	st.Acked = b.stats.acked.Load()
 	st.Nacked = b.stats.nacked.Load()
 	st.Redelivered = b.stats.redelivered.Load()

@@ -56,7 +56,14 @@ type overviewJSON struct {
 	OutboundBytes int64 `json:"outbound_bytes"`
 	// StoreBytes is null when the store cannot tell its size.
 	StoreBytes *int64 `json:"store_bytes"`
-	Go         struct {
+	// Memory is what the memory alarm reads; while Alarm is set,
+	// publishers are paused.
+	Memory struct {
+		Bytes         int64 `json:"bytes"`
+		HighWatermark int64 `json:"high_watermark_bytes"`
+		Alarm         bool  `json:"alarm"`
+	} `json:"memory"`
+	Go struct {
 		Version    string `json:"version"`
 		HeapBytes  uint64 `json:"heap_bytes"`
 		Goroutines int    `json:"goroutines"`
@@ -67,6 +74,7 @@ func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) error {
 	st := s.b.Stats()
 	var o overviewJSON
 	o.UptimeSeconds = st.Uptime.Seconds()
+	o.Memory.Bytes, o.Memory.HighWatermark, o.Memory.Alarm = st.MemoryBytes, st.MemoryHighWatermark, st.MemoryAlarm
 	o.StartedAt = time.Now().Add(-st.Uptime).UTC().Truncate(time.Second)
 	o.Sessions.ByTransport = map[string]int{}
 	o.Sessions.ByVersion = map[string]int{}

@@ -23,6 +23,7 @@ type brokerCollector struct {
 	slowConsumers, topicSubs, queues, queueDepth, queueConsumers       *prometheus.Desc
 	queueUnacked, outbound, storeBytes, uptime, refusals, durables     *prometheus.Desc
 	acked, nacked, redelivered, framesIn, framesOut                    *prometheus.Desc
+	memory, memoryHigh, memoryAlarm                                    *prometheus.Desc
 }
 
 func newBrokerCollector(s *Server) *brokerCollector {
@@ -53,6 +54,9 @@ func newBrokerCollector(s *Server) *brokerCollector {
 		redelivered:    d("messages_redelivered_total", "Queue messages delivered again after a NACK or a lost consumer."),
 		framesIn:       d("frames_in_total", "Frames received from clients, by command.", "command"),
 		framesOut:      d("frames_out_total", "Frames sent to clients, by command.", "command"),
+		memory:         d("memory_bytes", "Memory the process holds, as the memory alarm reads it."),
+		memoryHigh:     d("memory_high_watermark_bytes", "Memory above which publishers are paused (0: no alarm)."),
+		memoryAlarm:    d("memory_alarm", "1 while memory is over the high watermark and publishers are paused."),
 	}
 }
 
@@ -61,7 +65,8 @@ func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.connections, c.sessions, c.published, c.delivered,
 		c.expired, c.deadLettered, c.slowConsumers, c.topicSubs, c.queues, c.queueDepth,
 		c.queueConsumers, c.queueUnacked, c.outbound, c.storeBytes, c.uptime, c.refusals, c.durables,
-		c.acked, c.nacked, c.redelivered, c.framesIn, c.framesOut} {
+		c.acked, c.nacked, c.redelivered, c.framesIn, c.framesOut,
+		c.memory, c.memoryHigh, c.memoryAlarm} {
 		ch <- d
 	}
 }
@@ -87,6 +92,13 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(ch, c.topicSubs, float64(st.Subscriptions))
 	gauge(ch, c.uptime, st.Uptime.Seconds())
+	gauge(ch, c.memory, float64(st.MemoryBytes))
+	gauge(ch, c.memoryHigh, float64(st.MemoryHighWatermark))
+	alarm := 0.0
+	if st.MemoryAlarm {
+		alarm = 1
+	}
+	gauge(ch, c.memoryAlarm, alarm)
 	for reason, n := range st.Refusals {
 		counter(ch, c.refusals, n, reason)
 	}

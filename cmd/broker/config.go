@@ -26,6 +26,10 @@ type config struct {
 	Broker          broker.Options
 	SockJS          sockjsConfig
 	Security        securityConfig
+	// MemoryShare and MemoryBytes set the memory alarm's watermark (see
+	// memoryWatermark).
+	MemoryShare float64
+	MemoryBytes int64
 }
 
 // envName maps a flag name to its environment variable.
@@ -53,6 +57,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c.SockJS.flags(fs)
 	c.Security.flags(fs, o)
 	boundFlags(fs, o)
+	fs.Float64Var(&c.MemoryShare, "memory-high-watermark", 0.4, "share of the machine's memory (or of 90% of GOMEMLIMIT when set) above which publishers are paused until memory falls; 0 turns the alarm off")
+	fs.Int64Var(&c.MemoryBytes, "memory-high-watermark-bytes", 0, "the memory alarm's watermark in bytes, instead of a share")
 	fs.IntVar(&o.Limits.MaxBodyBytes, "max-body-bytes", o.Limits.MaxBodyBytes, "largest frame body accepted")
 	fs.IntVar(&o.Limits.MaxHeaderBytes, "max-header-bytes", o.Limits.MaxHeaderBytes, "largest frame header section accepted")
 	fs.IntVar(&o.Limits.MaxHeaders, "max-headers", o.Limits.MaxHeaders, "most headers accepted in one frame")
@@ -98,6 +104,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if o.MaxRedeliveries == 0 {
 		o.MaxRedeliveries = broker.NoRedelivery // zero on the command line means none
 	}
+	o.MemoryHighWatermark = memoryWatermark(c.MemoryShare, c.MemoryBytes)
 	if err := c.Security.check(); err != nil {
 		return nil, err
 	}

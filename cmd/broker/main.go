@@ -177,6 +177,9 @@ func (in *instance) newConsole() error {
 			if !in.serving.Load() {
 				return errors.New("listeners are not serving")
 			}
+			if in.b.MemoryAlarm() {
+				return errors.New("memory alarm: publishers are paused")
+			}
 			_, err := in.st.Size()
 			return err
 		},
@@ -241,7 +244,8 @@ func (in *instance) serve(stdout io.Writer) <-chan error {
 	fmt.Fprintf(stdout, "  STOMP over SockJS:    %s\n", sec.scheme("http://", "https://")+httpAddr+"/sockjs")
 	fmt.Fprintf(stdout, "  Admin console:        %s\n", sec.scheme("http://", "https://")+httpAddr+"/admin/")
 	in.serving.Store(true)
-	in.log.Info("broker started", "http", in.httpLn.Addr().String(), "stomp", in.cfg.StompAddr)
+	in.log.Info("broker started", "http", in.httpLn.Addr().String(), "stomp", in.cfg.StompAddr,
+		"memory_high_watermark", in.cfg.Broker.MemoryHighWatermark)
 	return errc
 }
 

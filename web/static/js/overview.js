@@ -68,6 +68,7 @@ export function mount(main) {
           h('dt', null, 'Go heap'), h('dd', { id: 'k-heap' }, '–'),
           h('dt', null, 'Goroutines'), h('dd', { id: 'k-goroutines' }, '–'),
           h('dt', null, 'Queued for clients'), h('dd', { id: 'k-outbound' }, '–'),
+          h('dt', null, 'Memory'), h('dd', { id: 'k-memory' }, '–'),
           h('dt', null, 'Store on disk'), h('dd', { id: 'k-store' }, '–'),
           h('dt', null, 'Durable subscriptions'), h('dd', { id: 'k-durables' }, '–'),
           h('dt', null, 'Go version'), h('dd', { id: 'k-go' }, '–'))))),
@@ -137,6 +138,11 @@ export function mount(main) {
     setText('k-slow', fmtNum(o.slow_consumer_disconnects));
     setText('k-goroutines', fmtNum(o.go.goroutines));
     setText('k-outbound', fmtBytes(o.outbound_bytes));
+    const mem = o.memory;
+    setText('k-memory', mem.alarm
+      ? `ALARM: ${fmtBytes(mem.bytes)} over ${fmtBytes(mem.high_watermark_bytes)}, publishers paused`
+      : mem.high_watermark_bytes ? `${fmtBytes(mem.bytes)} of ${fmtBytes(mem.high_watermark_bytes)}` : fmtBytes(mem.bytes));
+    document.getElementById('k-memory').classList.toggle('alarm', mem.alarm);
     setText('k-store', o.store_bytes === null ? 'n/a' : fmtBytes(o.store_bytes));
     setText('k-durables', fmtNum(o.durable_subscriptions));
     setText('k-go', o.go.version);
