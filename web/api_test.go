@@ -218,9 +218,14 @@ func TestPeekPublishPurgeDelete(t *testing.T) {
 	e.apiError(req{path: path, basic: true}, http.StatusNotFound)
 
 	// Topics hold nothing to peek or purge; deleting forgets their figures.
+	// One is listed once subscribed to, and for a while after.
+	sub := connect(t, e.b)
+	sub.sendSync(stomp.SUBSCRIBE, "", "id", "s", "destination", "/topic/t")
 	if err := e.b.Publish("/topic/t", nil, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
+	sub.expect(stomp.MESSAGE)
+	sub.sendSync(stomp.UNSUBSCRIBE, "", "id", "s")
 	e.apiError(req{path: "/api/v1/destinations/%2Ftopic%2Ft/messages", basic: true}, http.StatusBadRequest)
 	e.apiError(req{method: "DELETE", path: "/api/v1/destinations/%2Ftopic%2Ft/messages", basic: true}, http.StatusBadRequest)
 	e.call(req{method: "DELETE", path: "/api/v1/destinations/%2Ftopic%2Ft", basic: true}, http.StatusNoContent, nil)
