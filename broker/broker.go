@@ -114,21 +114,24 @@ func (b *Broker) admitConn(c *conn, ip string) (refuse string) {
 }
 
 // claimClientID registers a CONNECT client-id; a second live connection
-// with the same id is refused.
+// of the same user with the same id is refused. Ids are the user's own:
+// another user's connection cannot squat one.
 func (b *Broker) claimClientID(id string, s *session) bool {
+	key := s.owner() + "\x00" + id
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if other, ok := b.clientIDs[id]; ok && other != s {
+	if other, ok := b.clientIDs[key]; ok && other != s {
 		return false
 	}
-	b.clientIDs[id] = s
+	b.clientIDs[key] = s
 	return true
 }
 
 func (b *Broker) releaseClientID(id string, s *session) {
+	key := s.owner() + "\x00" + id
 	b.mu.Lock()
-	if b.clientIDs[id] == s {
-		delete(b.clientIDs, id)
+	if b.clientIDs[key] == s {
+		delete(b.clientIDs, key)
 	}
 	b.mu.Unlock()
 }

@@ -19,8 +19,15 @@ const durablePrefix = "/durable/"
 type durable struct {
 	name    string
 	pattern pattern
+	owner   string // the user who made it: only they may use or delete it
 	q       *queue
 	active  bool // guarded by durables.mu
+}
+
+// errNotOwner refuses a durable subscription to anyone but its owner,
+// saying no more than that it exists.
+func errNotOwner(name string) error {
+	return errAccess("read", "durable subscription "+name+" (another user's)")
 }
 
 // durables are the durable subscriptions by name.
@@ -31,7 +38,7 @@ type durables struct {
 
 // addDurable registers a subscription read from the store or just made.
 func (r *local) addDurable(sub store.Subscription) *durable {
-	d := &durable{name: sub.Name, pattern: parsePattern(sub.Destination), q: r.queue(sub.Queue, true)}
+	d := &durable{name: sub.Name, pattern: parsePattern(sub.Destination), owner: sub.Owner, q: r.queue(sub.Queue, true)}
 	r.durables.mu.Lock()
 	defer r.durables.mu.Unlock()
 	if had := r.durables.m[d.name]; had != nil {
@@ -66,15 +73,16 @@ func durableName(f *stomp.Frame, clientID, subID string) (string, error) {
 }
 
 // claimDurable finds or creates the durable subscription name on dest
-// and marks it active. A subscription whose topic changed starts afresh.
-func (r *local) claimDurable(name, dest string) (*durable, error) {
+// for owner and marks it active. A subscription whose topic changed
+// starts afresh.
+func (r *local) claimDurable(name, dest, owner string) (*durable, error) {
 	for {
-		d, stale, err := r.tryClaim(name, dest)
+		d, stale, err := r.tryClaim(name, dest, owner)
 		if err != nil || d != nil {
 			return d, err
 		}
 		if stale {
-			if err := r.deleteDurable(name); err != nil {
+			if err := r.deleteDurable(name, owner, false); err != nil {
 				return nil, err
 			}
 			continue
@@ -86,7 +94,7 @@ func (r *local) claimDurable(name, dest string) (*durable, error) {
 			r.limits.hit("durable-subscriptions")
 			return nil, limitError("durable subscriptions", r.opts.MaxDurables)
 		}
-		sub := store.Subscription{Name: name, Destination: dest, Queue: durablePrefix + name}
+		sub := store.Subscription{Name: name, Destination: dest, Queue: durablePrefix + name, Owner: owner}
 		if err := r.store.PutSubscription(sub); err != nil {
 			return nil, err
 		}
@@ -97,13 +105,15 @@ func (r *local) claimDurable(name, dest string) (*durable, error) {
 // tryClaim marks an existing, inactive subscription on dest active. It
 // reports stale for one on another destination, and nothing when there is
 // none yet.
-func (r *local) tryClaim(name, dest string) (d *durable, stale bool, err error) {
+func (r *local) tryClaim(name, dest, owner string) (d *durable, stale bool, err error) {
 	r.durables.mu.Lock()
 	defer r.durables.mu.Unlock()
 	d = r.durables.m[name]
 	switch {
 	case d == nil:
 		return nil, false, nil
+	case d.owner != owner:
+		return nil, false, errNotOwner(name)
 	case d.active:
 		return nil, false, errors.New("durable subscription " + name + " is already active")
 	case d.pattern.dest != dest:
@@ -119,10 +129,15 @@ func (r *local) releaseDurable(d *durable) {
 	r.durables.mu.Unlock()
 }
 
-// deleteDurable removes a durable subscription and what it collected.
-func (r *local) deleteDurable(name string) error {
+// deleteDurable removes a durable subscription and what it collected,
+// when owner made it or an operator (anyOwner) asks.
+func (r *local) deleteDurable(name, owner string, anyOwner bool) error {
 	r.durables.mu.Lock()
 	d := r.durables.m[name]
+	if d != nil && !anyOwner && d.owner != owner {
+		r.durables.mu.Unlock()
+		return errNotOwner(name)
+	}
 	if d != nil && d.active {
 		r.durables.mu.Unlock()
 		return errors.New("durable subscription " + name + " is active")
@@ -150,7 +165,7 @@ func (b *Broker) DeleteDurable(name string) error {
 	if !ok {
 		return ErrNotFound
 	}
-	return b.local.deleteDurable(name)
+	return b.local.deleteDurable(name, "", true)
 }
 
 // DurableInfo describes a durable subscription.
@@ -159,6 +174,7 @@ type DurableInfo struct {
 	Destination string
 	Pending     int // messages waiting
 	Active      bool
+	Owner       string // the user who made it, "" without logins
 }
 
 // Durables lists the durable subscriptions, online and offline.
@@ -168,7 +184,7 @@ func (b *Broker) Durables() []DurableInfo {
 	out := make([]DurableInfo, 0, len(r.durables.m))
 	qs := make([]*queue, 0, len(r.durables.m))
 	for _, d := range r.durables.m {
-		out = append(out, DurableInfo{Name: d.name, Destination: d.pattern.dest, Active: d.active})
+		out = append(out, DurableInfo{Name: d.name, Destination: d.pattern.dest, Active: d.active, Owner: d.owner})
 		qs = append(qs, d.q)
 	}
 	r.durables.mu.RUnlock()

@@ -79,3 +79,38 @@ func TestNamesThatBecomeKeysAreBounded(t *testing.T) {
 	p := connect(t, b)
 	publish(p, "/topic/t", "fine", "persistent", "true")
 }
+
+func usersBroker(t *testing.T) *Broker {
+	return newBroker(t, Options{
+		Authenticate: func(info ConnInfo, login, passcode string) (Principal, error) {
+			return testPrincipal{login, "/", "/"}, nil
+		},
+	})
+}
+
+// Another user once reused a victim's client-id and re-pointed her
+// durable subscription, deleting what it held; or deleted it outright; or
+// squatted her client-id so that she could not connect.
+func TestDurablesAndClientIDsBelongToTheirUser(t *testing.T) {
+	b := usersBroker(t)
+	alice := connect(t, b, "accept-version", "1.2", "login", "alice", "client-id", "app")
+	// Bob holding the same client-id does not keep alice out.
+	bob := connect(t, b, "accept-version", "1.2", "login", "bob", "client-id", "app")
+	subscribe(alice, "id", "news", "destination", "/topic/news", "durable", "true")
+	alice.send(stomp.DISCONNECT, "receipt", "bye")
+	alice.expectReceipt()
+	pub := connect(t, b, "accept-version", "1.2", "login", "carol")
+	publish(pub, "/topic/news", "kept", "persistent", "true")
+
+	bob.send(stomp.SUBSCRIBE, "id", "news", "destination", "/topic/other", "durable", "true")
+	bob.expectError("another user's")
+	bob = connect(t, b, "accept-version", "1.2", "login", "bob")
+	bob.send(stomp.UNSUBSCRIBE, "id", "x", "durable", "true", "x-queue-name", "app.news")
+	bob.expectError("another user's")
+
+	alice = connect(t, b, "accept-version", "1.2", "login", "alice", "client-id", "app")
+	subscribe(alice, "id", "news", "destination", "/topic/news", "durable", "true")
+	if m := alice.expect(stomp.MESSAGE); string(m.Body) != "kept" {
+		t.Fatalf("alice's durable subscription lost its message: %q", m.Body)
+	}
+}

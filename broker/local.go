@@ -135,7 +135,7 @@ func (r *local) closeTemp(name string) {
 func (r *local) subscribe(sub *subscription) error {
 	switch {
 	case sub.kind == kindTopic && sub.durableName != "":
-		d, err := r.claimDurable(sub.durableName, sub.dest)
+		d, err := r.claimDurable(sub.durableName, sub.dest, sub.owner)
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (r *local) holds(sub *subscription, match func(*delivery) bool) bool {
 // sync waits for the store writes that settlements left to the background.
 func (r *local) sync() { r.writer.flush() }
 
-func (r *local) forgetDurable(name string) error { return r.deleteDurable(name) }
+func (r *local) forgetDurable(name, owner string) error { return r.deleteDurable(name, owner, false) }
 
 // settleMarks, at a clean shutdown, writes what is pending and brings
 // every dispatch mark down to what was really handed out.

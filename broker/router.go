@@ -40,7 +40,7 @@ type router interface {
 	// with its messages when the connection ends.
 	openTemp(name string) error
 	closeTemp(name string)
-	// forgetDurable deletes an inactive durable subscription and what it
-	// holds.
-	forgetDurable(name string) error
+	// forgetDurable deletes an inactive durable subscription owner made,
+	// and what it holds.
+	forgetDurable(name, owner string) error
 }

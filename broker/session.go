@@ -54,6 +54,7 @@ type subscription struct {
 	prefetch    int
 	queue       string // the queue a queue subscription consumes
 	durableName string // set when a topic subscription is durable
+	owner       string // of a durable subscription: the user
 
 	topic   *topicSub
 	cons    *consumer
@@ -62,6 +63,15 @@ type subscription struct {
 
 func newSession(b *Broker, c *conn) *session {
 	return &session{b: b, c: c, r: b.router}
+}
+
+// owner is who the session's durable subscriptions and client-id belong
+// to: the logged-in user, or nobody when no logins are configured.
+func (s *session) owner() string {
+	if s.principal == nil {
+		return ""
+	}
+	return s.user
 }
 
 // protocolError answers a frame with ERROR and ends the session.

@@ -26,6 +26,7 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 		if sub.durableName, err = durableName(f, s.clientID, sub.id); err != nil {
 			return err
 		}
+		sub.owner = s.owner()
 	case sub.kind == kindTempQueue:
 		if sub.queue, err = s.tempQueue(sub.dest); err != nil {
 			return err
@@ -143,14 +144,14 @@ func (s *session) onUnsubscribe(f *stomp.Frame) error {
 			if err != nil {
 				return err
 			}
-			return s.r.forgetDurable(name)
+			return s.r.forgetDurable(name, s.owner())
 		}
 		return errors.New("no subscription with id " + strconv.Quote(id))
 	}
 	s.unsubscribe(sub)
 	delete(s.subs, id)
 	if forget && sub.durableName != "" {
-		return s.r.forgetDurable(sub.durableName)
+		return s.r.forgetDurable(sub.durableName, s.owner())
 	}
 	return nil
 }

@@ -64,6 +64,9 @@ type Subscription struct {
 	Destination string
 	// Queue is the queue its pending messages are stored under.
 	Queue string
+	// Owner is the user who made it; only they may resume or delete it.
+	// Empty when no logins are configured.
+	Owner string
 }
 
 // Memory is a message store that lives in process memory: what it holds is

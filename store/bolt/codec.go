@@ -118,14 +118,20 @@ func recordBodyLen(v []byte) (int64, error) {
 
 // encodeSubscription encodes everything but the name, which is the key.
 func encodeSubscription(s store.Subscription) []byte {
-	buf := make([]byte, 0, 2*binary.MaxVarintLen64+len(s.Destination)+len(s.Queue))
+	buf := make([]byte, 0, 3*binary.MaxVarintLen64+len(s.Destination)+len(s.Queue)+len(s.Owner))
 	buf = appendString(buf, s.Destination)
-	return appendString(buf, s.Queue)
+	buf = appendString(buf, s.Queue)
+	return appendString(buf, s.Owner)
 }
 
+// decodeSubscription reads what encodeSubscription wrote; subscriptions
+// stored before owners were kept end after the queue, and have none.
 func decodeSubscription(name string, v []byte) (store.Subscription, error) {
 	d := decoder{b: v}
 	s := store.Subscription{Name: name, Destination: d.string(), Queue: d.string()}
+	if d.err == nil && len(d.b) != 0 {
+		s.Owner = d.string()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%w: %d trailing bytes", errBadValue, len(d.b))
 	}

@@ -65,13 +65,19 @@ func TestRecordCodecExtremes(t *testing.T) {
 }
 
 func TestSubscriptionCodec(t *testing.T) {
-	s := store.Subscription{Name: "n", Destination: "/topic/a.*", Queue: "/queue/x"}
+	s := store.Subscription{Name: "n", Destination: "/topic/a.*", Queue: "/queue/x", Owner: "alice"}
 	v := encodeSubscription(s)
 	if got, err := decodeSubscription("n", v); err != nil || got != s {
 		t.Fatalf("got %+v, %v", got, err)
 	}
+	// Stored before owners were kept: destination and queue only.
+	legacy := len(encodeSubscription(store.Subscription{Destination: s.Destination, Queue: s.Queue})) - 1
 	for cut := range len(v) {
-		if _, err := decodeSubscription("n", v[:cut]); err == nil {
+		got, err := decodeSubscription("n", v[:cut])
+		switch {
+		case cut == legacy && (err != nil || got.Owner != "" || got.Queue != s.Queue):
+			t.Fatalf("a subscription without owner decoded as %+v, %v", got, err)
+		case cut != legacy && err == nil:
 			t.Fatalf("cut to %d decoded", cut)
 		}
 	}

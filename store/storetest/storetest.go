@@ -384,7 +384,7 @@ func testSubscriptions(t *testing.T, s Store) {
 		t.Fatalf("new store: %v %v", subs, err)
 	}
 	b := store.Subscription{Name: "client-b:sub-1", Destination: "/topic/logs.#", Queue: "/queue/durable.b"}
-	a := store.Subscription{Name: "a", Destination: "/topic/x", Queue: ""}
+	a := store.Subscription{Name: "a", Destination: "/topic/x", Queue: "", Owner: "alice"}
 	for _, sub := range []store.Subscription{b, a} {
 		if err := s.PutSubscription(sub); err != nil {
 			t.Fatal(err)
