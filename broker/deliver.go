@@ -25,6 +25,9 @@ func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 			continue
 		}
 		for _, sub := range p.live[rt.live[0]:rt.live[1]] {
+			if sub.reader != nil && !sub.mayRead(m.destination) {
+				continue
+			}
 			ok, busy := sub.deliver(m)
 			if !ok {
 				r.dropSlow(sub)
@@ -40,6 +43,19 @@ func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 		}
 	}
 	return congested
+}
+
+// mayRead checks the subscriber's read permission on a name its pattern
+// reached.
+func (sub *topicSub) mayRead(name string) bool {
+	if last := sub.allowed.Load(); last != nil && *last == name {
+		return true
+	}
+	if !sub.reader.CanRead(name) {
+		return false
+	}
+	sub.allowed.Store(&name)
+	return true
 }
 
 // deliver hands a published message to this subscription. It reports

@@ -114,3 +114,25 @@ func TestDurablesAndClientIDsBelongToTheirUser(t *testing.T) {
 		t.Fatalf("alice's durable subscription lost its message: %q", m.Body)
 	}
 }
+
+// /topic/public.# also reaches /topic/public, which a read rule for
+// /topic/public.… does not allow.
+func TestWildcardDeliversOnlyReadableNames(t *testing.T) {
+	b := newBroker(t, Options{
+		Authenticate: func(info ConnInfo, login, passcode string) (Principal, error) {
+			if login == "reader" {
+				return testPrincipal{"reader", "/topic/public.", "/none"}, nil
+			}
+			return testPrincipal{login, "/", "/"}, nil
+		},
+	})
+	r := connect(t, b, "accept-version", "1.2", "login", "reader")
+	subscribe(r, "id", "p", "destination", "/topic/public.#")
+	pub := connect(t, b, "accept-version", "1.2", "login", "writer")
+	publish(pub, "/topic/public", "not yours")
+	publish(pub, "/topic/public.news", "yours")
+	if m := r.expect(stomp.MESSAGE); string(m.Body) != "yours" {
+		t.Fatalf("reader got %q", m.Body)
+	}
+	r.expectNothing(50 * time.Millisecond)
+}

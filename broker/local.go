@@ -143,7 +143,7 @@ func (r *local) subscribe(sub *subscription) error {
 		sub.cons = &consumer{subscription: sub, q: d.q}
 		d.q.addConsumer(sub.cons)
 	case sub.kind == kindTopic:
-		sub.topic = &topicSub{subscription: sub, pattern: parsePattern(sub.dest)}
+		sub.topic = &topicSub{subscription: sub, pattern: parsePattern(sub.dest), reader: sub.reader}
 		return r.bindLive(sub.topic)
 	default:
 		q, err := r.queueFor(sub.queue)

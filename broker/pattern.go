@@ -32,6 +32,21 @@ func topicWords(dest string) []string {
 	return strings.Split(strings.TrimPrefix(dest, topicPrefix), ".")
 }
 
+// withoutHashes is the name a pattern reaches when each "#" takes no
+// word: /topic/a.#.b reaches /topic/a.b. A pattern without "#" is itself.
+func withoutHashes(dest string) string {
+	if !strings.Contains(dest, "#") {
+		return dest
+	}
+	var kept []string
+	for _, w := range topicWords(dest) {
+		if w != "#" {
+			kept = append(kept, w)
+		}
+	}
+	return topicPrefix + strings.Join(kept, ".")
+}
+
 func hasWildcard(dest string) bool { return strings.ContainsAny(dest, "*#") }
 
 // matches reports whether the topic destination name falls under p, in

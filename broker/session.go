@@ -52,9 +52,10 @@ type subscription struct {
 	kind        destKind
 	mode        ackMode
 	prefetch    int
-	queue       string // the queue a queue subscription consumes
-	durableName string // set when a topic subscription is durable
-	owner       string // of a durable subscription: the user
+	queue       string    // the queue a queue subscription consumes
+	durableName string    // set when a topic subscription is durable
+	owner       string    // of a durable subscription: the user
+	reader      Principal // see topicSub.reader
 
 	topic   *topicSub
 	cons    *consumer

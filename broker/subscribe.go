@@ -21,6 +21,9 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 			return err
 		}
 	}
+	if sub.kind == kindTopic && s.principal != nil && !s.principal.CanRead(withoutHashes(sub.dest)) {
+		sub.reader = s.principal
+	}
 	switch {
 	case sub.kind == kindTopic && isDurable(f):
 		if sub.durableName, err = durableName(f, s.clientID, sub.id); err != nil {

@@ -20,6 +20,12 @@ type topic struct {
 type topicSub struct {
 	*subscription
 	pattern pattern
+	// reader, when set, must be allowed to read each name delivered: a
+	// "#" that takes no word reaches a name the pattern as written does
+	// not show (/topic/a.# reaches /topic/a). allowed caches the name it
+	// last allowed, since a subscriber mostly hears few names.
+	reader  Principal
+	allowed atomic.Pointer[string]
 
 	mu      sync.Mutex
 	ackSeq  uint64
