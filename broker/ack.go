@@ -77,10 +77,11 @@ func (s *session) onAck(f *stomp.Frame, ack bool) error {
 
 // durableReceipt makes a RECEIPT for an ACK, NACK or COMMIT mean that the
 // store agrees: the settled message will not come back after a crash.
-// Without a receipt, the store catches up in the background.
+// The RECEIPT waits for the store (see receipts), the read loop does not;
+// without a receipt, the store catches up in the background.
 func (s *session) durableReceipt(f *stomp.Frame) {
 	if _, ok := f.Get("receipt"); ok {
-		s.r.sync()
+		s.receiptAwaitsStore = true
 	}
 }
 

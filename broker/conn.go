@@ -19,13 +19,14 @@ var errStop = errors.New("session ends")
 // loop that drains it, and the clocks that heart-beats and the CONNECT
 // deadline run on. What the frames mean is the session's business.
 type conn struct {
-	b      *Broker
-	t      Transport
-	info   ConnInfo
-	id     string
-	out    *outbox
-	window window // delivered, unacknowledged bytes
-	sess   *session
+	b        *Broker
+	t        Transport
+	info     ConnInfo
+	id       string
+	out      *outbox
+	receipts receipts // RECEIPTs waiting for the store, in order
+	window   window   // delivered, unacknowledged bytes
+	sess     *session
 
 	// Read loop only.
 	dec *stomp.Decoder
@@ -263,12 +264,4 @@ func (c *conn) failSlow(msg string) bool {
 	c.b.stats.framesOut[commandIndex(stomp.ERROR)].Add(1)
 	c.b.log.Info("closing connection with ERROR", "conn", c.id, "remote", c.info.RemoteAddr, "message", msg)
 	return true
-}
-
-// sendControl queues a frame the broker answers with (CONNECTED,
-// RECEIPT); only the read loop calls it, and it waits while the outbox is
-// full (see pushAnswer).
-func (c *conn) sendControl(f *stomp.Frame) {
-	c.b.stats.framesOut[commandIndex(f.Command)].Add(1)
-	c.out.pushAnswer(Outbound{Head: stomp.AppendHead(nil, f, c.version), Body: []byte{0}})
 }

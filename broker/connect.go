@@ -86,7 +86,7 @@ func (s *session) onConnect(f *stomp.Frame) error {
 		"server", serverName,
 		"session", c.id)
 	c.connected.Store(true)
-	c.sendControl(connected)
+	c.answer(connected)
 	// From the CONNECT deadline to the heart-beats, if any.
 	s.b.timers.set(c, c.checkTimers(time.Now().UnixNano()))
 	return nil

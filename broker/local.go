@@ -182,8 +182,9 @@ func (r *local) holds(sub *subscription, match func(*delivery) bool) bool {
 	return sub.cons.q.hasPending(sub.cons, match)
 }
 
-// sync waits for the store writes that settlements left to the background.
-func (r *local) sync() { r.writer.flush() }
+// whenDurable waits, without blocking, for the store writes settlements
+// left to the background.
+func (r *local) whenDurable(fn func()) { r.writer.whenWritten(fn) }
 
 func (r *local) forgetDurable(name, owner string) error { return r.deleteDurable(name, owner, false) }
 

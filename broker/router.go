@@ -30,9 +30,10 @@ type router interface {
 	// rejected queue message is redelivered when requeue is set, and
 	// dead-lettered otherwise.
 	settle(sub *subscription, match func(*delivery) bool, cumulative, ack, requeue bool) error
-	// sync waits until every settlement made so far is durable: what was
-	// acknowledged will not come back after a crash.
-	sync()
+	// whenDurable calls fn once every settlement made so far is durable:
+	// what was acknowledged will not come back after a crash. It may call
+	// fn at once, or later from another goroutine.
+	whenDurable(fn func())
 	// holds reports whether sub holds an unacknowledged delivery that
 	// match selects.
 	holds(sub *subscription, match func(*delivery) bool) bool

@@ -99,7 +99,7 @@ func (s *session) flushSends() error {
 	}
 	for _, r := range receipts {
 		if r != "" {
-			s.c.sendControl(stomp.New(stomp.RECEIPT, "receipt-id", r))
+			s.c.answer(stomp.New(stomp.RECEIPT, "receipt-id", r))
 		}
 	}
 	return nil

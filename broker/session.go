@@ -37,6 +37,9 @@ type session struct {
 	tempKey      string            // the random part of their names
 	sends        []*message        // SENDs of the current read, see flushSends
 	sendReceipts []string          // the receipt each of them asked for, or ""
+	// receiptAwaitsStore: the frame being handled settled messages, so
+	// its RECEIPT waits for the store.
+	receiptAwaitsStore bool
 
 	nsubs atomic.Int32 // for operators
 }
@@ -121,6 +124,7 @@ func (s *session) handle(f *stomp.Frame) error {
 		// durable subscriptions free and its unacked messages requeued.
 		s.cleanup()
 		s.receipt(f)
+		s.c.receipts.flushed(s.c)
 		s.c.out.closeAfter(nil)
 		return errStop
 	case stomp.CONNECT, stomp.STOMP:
@@ -143,9 +147,17 @@ func quoteCommand(c string) string {
 }
 
 func (s *session) receipt(f *stomp.Frame) {
-	if r, ok := f.Get("receipt"); ok {
-		s.c.sendControl(stomp.New(stomp.RECEIPT, "receipt-id", r))
+	r, ok := f.Get("receipt")
+	if !ok {
+		return
 	}
+	rf := stomp.New(stomp.RECEIPT, "receipt-id", r)
+	if s.receiptAwaitsStore {
+		s.receiptAwaitsStore = false
+		s.c.answerWhenDurable(rf, s.r)
+		return
+	}
+	s.c.answer(rf)
 }
 
 // cleanup runs after the read loop ends: subscriptions go (unacked queue

@@ -20,6 +20,14 @@ type storeWriter struct {
 	added   uint64     // ops handed over so far
 	written uint64     // ops written so far
 	idle    *sync.Cond // signalled after every batch
+	waiters []writeWaiter
+}
+
+// writeWaiter is called once the ops handed over before it are written.
+// Targets only grow, so waiters are in the order they fall due.
+type writeWaiter struct {
+	target uint64
+	fn     func()
 }
 
 // storeOp holds no message: a backlog of writes must not keep bodies
@@ -72,8 +80,32 @@ func (w *storeWriter) run() {
 		w.mu.Lock()
 		w.written += uint64(len(ops))
 		w.idle.Broadcast()
+		n := 0
+		for n < len(w.waiters) && w.waiters[n].target <= w.written {
+			n++
+		}
+		due := w.waiters[:n:n]
+		w.waiters = w.waiters[n:]
 		w.mu.Unlock()
+		for _, d := range due {
+			d.fn()
+		}
 	}
+}
+
+// whenWritten calls fn once every write handed over so far has been made:
+// at once if none is pending, else from the writer after its batch. One
+// batch's commit so answers every waiter that asked before it, from any
+// connection.
+func (w *storeWriter) whenWritten(fn func()) {
+	w.mu.Lock()
+	if w.written >= w.added {
+		w.mu.Unlock()
+		fn()
+		return
+	}
+	w.waiters = append(w.waiters, writeWaiter{target: w.added, fn: fn})
+	w.mu.Unlock()
 }
 
 func (w *storeWriter) write(ops []storeOp) {
