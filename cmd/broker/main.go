@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:             log,
 		WriteTimeout:       cfg.WriteTimeout,
 		OneFramePerMessage: cfg.WSOneFrame,
+		Compression:        cfg.WSCompression,
 	}))
 	mux.Handle("/sockjs/", subprotocol.NewSockJSHandler(b, subprotocol.SockJSOptions{
 		Prefix:          "/sockjs",
