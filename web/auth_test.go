@@ -268,3 +268,23 @@ func TestSessionsAreBounded(t *testing.T) {
 		t.Fatal("the oldest session survived a full store")
 	}
 }
+
+// TestLoginPageGuestHint checks that the sign-in page tells a newcomer
+// about guest/guest while, and only while, that login is open.
+func TestLoginPageGuestHint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		auth Authenticator
+		hint bool
+	}{
+		{"loopback guest", LoopbackGuest{}, true},
+		{"users configured", users{"root": {"pw", true}}, false},
+	} {
+		e := newEnv(t, Options{Auth: tc.auth})
+		resp := e.do(req{path: "/admin/login"})
+		page, _ := io.ReadAll(resp.Body)
+		if got := strings.Contains(string(page), `id="guest-hint"`); got != tc.hint {
+			t.Errorf("%s: guest hint shown %v, want %v", tc.name, got, tc.hint)
+		}
+	}
+}
