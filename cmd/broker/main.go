@@ -162,6 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "  STOMP over SockJS:    %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/sockjs")
 	fmt.Fprintf(stdout, "  Admin console:        %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/admin/")
+	fmt.Fprintf(stdout, "  Demo chat:            %s\n", sec.scheme("http://", "https://")+displayAddr(httpLn.Addr())+"/demo/")
 	serving.Store(true)
 	log.Info("broker started", "http", httpLn.Addr().String(), "stomp", cfg.StompAddr)
 
