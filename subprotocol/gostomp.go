@@ -58,7 +58,7 @@ func Connect(ctx context.Context, rawURL string, opts ConnectOptions) (*stomp.Co
 	}
 	rwc, err := dialBroker(ctx, u, opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect %s: %w", rawURL, err)
 	}
 	// go-stomp only watches ctx for a net.Conn with a deadline; closing
 	// the stream covers the rest, WebSocket included.

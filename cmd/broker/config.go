@@ -71,7 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Int64Var(&o.MaxStoreBytes, "max-store-bytes", 0, "refuse persistent messages while the store is larger than this; 0 means no limit")
 	fs.BoolVar(&o.DeadLetterExpired, "dead-letter-expired", false, "send expired queue messages to the dead letter queue instead of dropping them")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: broker [flags]\n\nEvery flag can also be set with an environment variable: --max-connections is BROKER_MAX_CONNECTIONS.\n\n")
+		fmt.Fprintf(stderr, "Usage: broker [flags]\n       broker publish|subscribe|tail [flags] DESTINATION ...  (a client; see broker publish --help)\n       broker hash-password\n\nEvery flag can also be set with an environment variable: --max-connections is BROKER_MAX_CONNECTIONS.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

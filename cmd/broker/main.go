@@ -32,6 +32,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 {
+		if cmd := clientCommand(os.Args[1]); cmd != nil {
+			os.Exit(cmd(ctx, os.Args[2:], cliEnv{os.Stdin, os.Stdout, os.Stderr, os.Getenv}))
+		}
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
