@@ -48,7 +48,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated WebSocket origins allowed besides same-host and loopback; * allows all")
 	fs.BoolVar(&c.WSOneFrame, "ws-one-frame-per-message", false, "send each STOMP frame in a WebSocket message of its own, for clients that cannot parse several frames in one message")
-	fs.BoolVar(&c.WSCompression, "ws-compression", false, "accept permessage-deflate on /ws when a client offers it: JSON of 1 KB and more shrinks by 55-80%, at 15-40 µs of CPU per compressed message (docs/compression.md)")
+	fs.BoolVar(&c.WSCompression, "ws-compression", false, "accept permessage-deflate on /ws when a client offers it: JSON of 1 KB and more shrinks by 55-80%, at 10-45 µs of CPU per delivery (docs/compression.md)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "how long one write to a client may block before the connection is dropped")
 	fs.BoolVar(&c.PProf, "pprof", false, "serve net/http/pprof under /debug/pprof to admin users")
