@@ -54,7 +54,7 @@ func (c *clientFlags) register(fs *flag.FlagSet, defaultURL, headerUse string) {
 	}
 }
 
-// parseClientFlags parses args, fills what was not given from the
+// parse parses args, fills what was not given from the
 // environment, and returns the positional arguments. It reports usage
 // errors on stderr and returns flag.ErrHelp for --help.
 func (c *clientFlags) parse(fs *flag.FlagSet, args []string, env cliEnv) ([]string, error) {
@@ -123,6 +123,27 @@ func barrier(conn *stomp.Conn) error {
 		return err
 	}
 	return tx.AbortWithReceipt()
+}
+
+// runCancelable runs fn and returns its result, or ctx's error as soon
+// as ctx ends (Ctrl-C): go-stomp calls do not watch a context, and the
+// process is about to exit anyway.
+func runCancelable(ctx context.Context, fn func() (int, error)) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := fn()
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 // headerFlag collects -H name:value flags.

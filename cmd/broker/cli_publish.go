@@ -157,27 +157,6 @@ func (p *publishFlags) bodies(args []string, stdin io.Reader) (func() ([]byte, e
 	}, closeIn, nil
 }
 
-// runCancelable runs fn and returns its result, or ctx's error as soon
-// as ctx ends (Ctrl-C): go-stomp calls do not watch a context, and the
-// process is about to exit anyway.
-func runCancelable(ctx context.Context, fn func() (int, error)) (int, error) {
-	type result struct {
-		n   int
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		n, err := fn()
-		done <- result{n, err}
-	}()
-	select {
-	case r := <-done:
-		return r.n, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-}
-
 func plural(n int) string {
 	if n == 1 {
 		return ""

@@ -1,6 +1,7 @@
 // Command broker runs the Stampede STOMP broker: STOMP over WebSocket at
 // /ws on the HTTP listener and plain STOMP over TCP. It only wires the
-// packages together; the behaviour lives in them.
+// packages together; the behaviour lives in them. With publish, subscribe
+// or tail as its first argument it is a client instead (cli*.go).
 package main
 
 import (
