@@ -63,7 +63,7 @@ func Dial(ctx context.Context, url string, opts ...DialOption) (io.ReadWriteClos
 	for _, o := range opts {
 		o(&cfg)
 	}
-	d := websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second}
+	d := defaultDialer()
 	if cfg.dialer != nil {
 		d = *cfg.dialer
 	}
@@ -85,6 +85,11 @@ func Dial(ctx context.Context, url string, opts ...DialOption) (io.ReadWriteClos
 		return nil, fmt.Errorf("subprotocol: dial %s: server chose subprotocol %q, which was not offered", url, p)
 	}
 	return &clientConn{in: msgReader{conn: conn}, conn: conn}, nil
+}
+
+// defaultDialer is the dialer Dial uses unless given one.
+func defaultDialer() websocket.Dialer {
+	return websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second}
 }
 
 // clientConn is the client end of a STOMP over WebSocket connection.

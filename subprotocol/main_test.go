@@ -63,7 +63,7 @@ func echoServer() Server {
 
 // startWS serves srv at /ws on a loopback test server and returns the
 // ws:// URL. The server is closed when the test ends.
-func startWS(t *testing.T, srv Server, opts WebSocketOptions) string {
+func startWS(t testing.TB, srv Server, opts WebSocketOptions) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/ws", NewWebSocketHandler(srv, opts))

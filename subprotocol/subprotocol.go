@@ -1,7 +1,8 @@
 // Package subprotocol carries STOMP between clients and the broker: STOMP
 // over WebSocket (the v1x.stomp subprotocols, for STOMP.js and other
-// browser clients), plain STOMP over TCP, and a WebSocket dialer that lets
-// Go STOMP clients such as go-stomp talk to the WebSocket endpoint.
+// browser clients), plain STOMP over TCP, a WebSocket dialer that lets Go
+// STOMP clients such as go-stomp talk to the WebSocket endpoint, and
+// Connect and Subscribe, which give go-stomp defaults that cannot hang.
 //
 // Each accepted connection becomes a broker.Transport handed to a Server;
 // the transports adapt sockets and WebSocket messages to the broker's byte

@@ -44,7 +44,17 @@ type WebSocketOptions struct {
 	// own. By default, frames queued together go out together in one
 	// message (up to 32 KiB), which STOMP clients parse as a stream.
 	OneFramePerMessage bool
+	// Compression accepts permessage-deflate when the client offers it
+	// (browsers always do). Each message is compressed on its own (no
+	// context takeover), so an idle connection holds no compressor;
+	// messages under CompressMinBytes go out as they are.
+	Compression bool
 }
+
+// CompressMinBytes is the smallest message compressed when compression is
+// on: below it, deflate's block overhead eats most of the gain, and the
+// cost per message does not shrink with it.
+const CompressMinBytes = 512
 
 // NewWebSocketHandler returns the handler for STOMP over WebSocket (mounted
 // at /ws). It checks the Origin, negotiates the subprotocol, upgrades the
@@ -57,6 +67,7 @@ func NewWebSocketHandler(srv Server, opts WebSocketOptions) http.Handler {
 		writeTimeout: writeTimeout(opts.WriteTimeout),
 		allowed:      make(map[string]bool, len(opts.AllowedOrigins)),
 		coalesce:     !opts.OneFramePerMessage,
+		compress:     opts.Compression,
 		readBufs: &sync.Pool{New: func() any {
 			buf := make([]byte, wsReadChunkSize)
 			return &buf
@@ -86,8 +97,9 @@ func NewWebSocketHandler(srv Server, opts WebSocketOptions) http.Handler {
 		WriteBufferSize: wsWriteChunkSize,
 		WriteBufferPool: &sync.Pool{},
 		// Origin was checked before Upgrade, with its own response.
-		CheckOrigin: func(*http.Request) bool { return true },
-		Error:       h.handshakeError,
+		CheckOrigin:       func(*http.Request) bool { return true },
+		Error:             h.handshakeError,
+		EnableCompression: opts.Compression,
 	}
 	return h
 }
@@ -110,6 +122,7 @@ type wsHandler struct {
 	allowed      map[string]bool // normalized origins
 	upgrader     websocket.Upgrader
 	coalesce     bool
+	compress     bool
 	readBufs     *sync.Pool // *[]byte of wsReadChunkSize, see wsHijacker
 }
 
@@ -143,6 +156,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ahead:    hj.conn,
 		br:       hj.br,
 		coalesce: h.coalesce,
+		compress: h.compress,
 		deadline: lazyDeadline{timeout: h.writeTimeout},
 		info: broker.ConnInfo{
 			Transport:   "ws",
@@ -297,6 +311,7 @@ type wsTransport struct {
 	ahead    *readAheadConn // under conn; nil if the hijack was refused
 	br       *bufio.Reader  // conn's own buffer, over ahead
 	coalesce bool
+	compress bool         // permessage-deflate may have been negotiated
 	deadline lazyDeadline // for writes; no limit when its timeout is 0
 	info     broker.ConnInfo
 
@@ -337,6 +352,10 @@ func (t *wsTransport) WriteFrames(frames []broker.Outbound) error {
 		for t.coalesce && n < len(frames) && size+frames[n].Len() <= wsWriteChunkSize && t.kind(&frames[n]) == kind {
 			size += frames[n].Len()
 			n++
+		}
+		if t.compress {
+			// A no-op unless the client accepted the extension.
+			t.conn.EnableWriteCompression(size >= CompressMinBytes)
 		}
 		if err := t.writeMessage(kind, frames[:n]); err != nil {
 			return err

@@ -141,6 +141,8 @@ func startConsole(t *testing.T, p *brokerProc) *consolePage {
 	// An unauthenticated visit lands on the login form.
 	c.do("opening the console", chromedp.Navigate(p.HTTPURL+"/"))
 	c.do("login form", chromedp.WaitVisible(chromedp.ID("username")))
+	// No users configured: the page says how to get in.
+	c.waitUntil("the guest/guest hint", `/guest/.test((document.getElementById('guest-hint')||{}).textContent)`)
 	c.screenshot("login-laptop")
 	c.do("signing in",
 		chromedp.SendKeys(chromedp.ID("username"), "guest"),

@@ -37,6 +37,16 @@ type Authenticator interface {
 // users: guest/guest, with admin rights, from loopback addresses only.
 type LoopbackGuest struct{}
 
+// GuestReporter is implemented by an Authenticator that can tell whether
+// the built-in guest/guest login is open (no users configured). The
+// sign-in page then says so, since a newcomer has no other way to know.
+type GuestReporter interface {
+	GuestOpen() bool
+}
+
+// GuestOpen implements GuestReporter: the guest is all there is.
+func (LoopbackGuest) GuestOpen() bool { return true }
+
 // Authenticate implements Authenticator.
 func (LoopbackGuest) Authenticate(name, password, remoteAddr string) (User, error) {
 	ok := subtle.ConstantTimeCompare([]byte(name), []byte("guest")) &
@@ -204,6 +214,7 @@ type loginPage struct {
 	Error string
 	Next  string
 	User  string
+	Guest bool // say that guest/guest works from this machine
 }
 
 // serveLogin shows the login form (GET) and checks it (POST).
@@ -251,6 +262,9 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, status int, p loginPage) error {
+	if g, ok := s.auth.(GuestReporter); ok {
+		p.Guest = g.GuestOpen()
+	}
 	htmlHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)

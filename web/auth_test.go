@@ -268,3 +268,44 @@ func TestSessionsAreBounded(t *testing.T) {
 		t.Fatal("the oldest session survived a full store")
 	}
 }
+
+// TestLoginPageGuestHint checks that the sign-in page tells a newcomer
+// about guest/guest while, and only while, that login is open.
+func TestLoginPageGuestHint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		auth Authenticator
+		hint bool
+	}{
+		{"loopback guest", LoopbackGuest{}, true},
+		{"users configured", users{"root": {"pw", true}}, false},
+	} {
+		e := newEnv(t, Options{Auth: tc.auth})
+		resp := e.do(req{path: "/admin/login"})
+		page, _ := io.ReadAll(resp.Body)
+		if got := strings.Contains(string(page), `id="guest-hint"`); got != tc.hint {
+			t.Errorf("%s: guest hint shown %v, want %v", tc.name, got, tc.hint)
+		}
+	}
+}
+
+// TestDemoFiles checks the demo page's routes and headers.
+func TestDemoFiles(t *testing.T) {
+	e := newEnv(t, Options{Auth: users{}})
+	resp := e.do(req{path: "/demo/"})
+	csp := resp.Header.Get("Content-Security-Policy")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(csp, "connect-src 'self' ws://") || !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("/demo/: %d, CSP %q", resp.StatusCode, csp)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(page), `name="message"`) {
+		t.Error("/demo/ has no input named message")
+	}
+	e.call(req{path: "/demo/demo.js"}, http.StatusOK, nil)
+	e.call(req{path: "/demo/vendor/stomp.umd.min.js"}, http.StatusOK, nil)
+	e.call(req{path: "/demo/vendor/"}, http.StatusNotFound, nil)
+	e.call(req{path: "/demo/nope.js"}, http.StatusNotFound, nil)
+	if resp := e.do(req{path: "/demo/index.html"}); resp.StatusCode != http.StatusMovedPermanently {
+		t.Errorf("/demo/index.html: %d, want a redirect to /demo/", resp.StatusCode)
+	}
+}

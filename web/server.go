@@ -1,11 +1,12 @@
 // Package web is the operator's side of the broker over HTTP: the admin
 // console (static files embedded in the binary), its JSON API under
-// /api/v1, Prometheus metrics at /metrics, readiness at /readyz and, when
-// enabled, net/http/pprof under /debug/pprof.
+// /api/v1, Prometheus metrics at /metrics, readiness at /readyz, the demo
+// chat at /demo/ and, when enabled, net/http/pprof under /debug/pprof.
 //
-// Everything but /metrics and /readyz needs an admin user: HTTP Basic for
-// scripts, or the console's login form, which sets a session cookie and
-// hands the page a CSRF token that every state-changing request carries.
+// Everything but /metrics, /readyz and the demo needs an admin user: HTTP
+// Basic for scripts, or the console's login form, which sets a session
+// cookie and hands the page a CSRF token that every state-changing request
+// carries. The demo logs in over STOMP instead.
 package web
 
 import (
@@ -23,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-//go:embed static
+//go:embed static demo
 var staticFiles embed.FS
 
 // Options configures a Server. Only Broker is required.
@@ -138,11 +139,12 @@ func (s *Server) Close() {
 }
 
 // Mount registers the server's paths on mux: / (a redirect to the
-// console), /admin/, /api/v1/, /metrics, /readyz and, with PProf,
-// /debug/pprof/.
+// console), /admin/, /demo/ (the demo chat), /api/v1/, /metrics, /readyz
+// and, with PProf, /debug/pprof/.
 func (s *Server) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", s)
 	mux.Handle("/admin/", s)
+	mux.Handle("/demo/", s)
 	mux.Handle("/api/v1/", s)
 	mux.Handle("/metrics", s)
 	mux.Handle("/readyz", s)
@@ -176,6 +178,7 @@ func (s *Server) routes() {
 	})
 	m.Handle("/metrics", s.handle(kindText, http.MethodGet, s.serveMetrics))
 	m.Handle("/readyz", s.handle(kindText, http.MethodGet, s.serveReady))
+	demoRoutes(m)
 
 	// The console. Its static files are public (the login page needs
 	// them and they hold nothing secret); the pages are not.

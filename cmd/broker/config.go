@@ -20,6 +20,7 @@ type config struct {
 	LogLevel        string
 	AllowedOrigins  string
 	WSOneFrame      bool
+	WSCompression   bool
 	ShutdownTimeout time.Duration
 	WriteTimeout    time.Duration
 	PProf           bool
@@ -51,6 +52,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", "", "comma-separated WebSocket origins allowed besides same-host and loopback; * allows all")
 	fs.BoolVar(&c.WSOneFrame, "ws-one-frame-per-message", false, "send each STOMP frame in a WebSocket message of its own, for clients that cannot parse several frames in one message")
+	fs.BoolVar(&c.WSCompression, "ws-compression", false, "accept permessage-deflate on /ws when a client offers it: JSON of 1 KB and more shrinks by 55-80%, at 10-45 µs of CPU per delivery (docs/compression.md)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take before connections are cut")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 10*time.Second, "how long one write to a client may block before the connection is dropped")
 	fs.BoolVar(&c.PProf, "pprof", false, "serve net/http/pprof under /debug/pprof to admin users")
@@ -76,7 +78,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.Int64Var(&o.MaxStoreBytes, "max-store-bytes", 0, "refuse persistent messages while the store is larger than this; 0 means no limit")
 	fs.BoolVar(&o.DeadLetterExpired, "dead-letter-expired", false, "send expired queue messages to the dead letter queue instead of dropping them")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: broker [flags]\n\nEvery flag can also be set with an environment variable: --max-connections is BROKER_MAX_CONNECTIONS.\n\n")
+		fmt.Fprintf(stderr, "Usage: broker [flags]\n       broker publish|subscribe|tail [flags] DESTINATION ...  (a client; see broker publish --help)\n       broker hash-password\n\nEvery flag can also be set with an environment variable: --max-connections is BROKER_MAX_CONNECTIONS.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

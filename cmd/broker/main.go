@@ -1,6 +1,7 @@
 // Command broker runs the Stampede STOMP broker: STOMP over WebSocket at
 // /ws on the HTTP listener and plain STOMP over TCP. It only wires the
-// packages together; the behaviour lives in them.
+// packages together; the behaviour lives in them. With publish, subscribe
+// or tail as its first argument it is a client instead (cli*.go).
 package main
 
 import (
@@ -32,6 +33,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 {
+		if cmd := clientCommand(os.Args[1]); cmd != nil {
+			os.Exit(cmd(ctx, os.Args[2:], cliEnv{os.Stdin, os.Stdout, os.Stderr, os.Getenv}))
+		}
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
@@ -205,6 +211,7 @@ func (in *instance) newHTTPServer() {
 		Logger:             in.log,
 		WriteTimeout:       cfg.WriteTimeout,
 		OneFramePerMessage: cfg.WSOneFrame,
+		Compression:        cfg.WSCompression,
 	}))
 	mux.Handle("/sockjs/", subprotocol.NewSockJSHandler(in.b, subprotocol.SockJSOptions{
 		Prefix:          "/sockjs",
@@ -243,6 +250,7 @@ func (in *instance) serve(stdout io.Writer) <-chan error {
 	}
 	fmt.Fprintf(stdout, "  STOMP over SockJS:    %s\n", sec.scheme("http://", "https://")+httpAddr+"/sockjs")
 	fmt.Fprintf(stdout, "  Admin console:        %s\n", sec.scheme("http://", "https://")+httpAddr+"/admin/")
+	fmt.Fprintf(stdout, "  Demo chat:            %s\n", sec.scheme("http://", "https://")+httpAddr+"/demo/")
 	in.serving.Store(true)
 	in.log.Info("broker started", "http", in.httpLn.Addr().String(), "stomp", in.cfg.StompAddr,
 		"memory_high_watermark", in.cfg.Broker.MemoryHighWatermark)

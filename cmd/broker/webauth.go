@@ -25,6 +25,13 @@ func (s *security) webAuthenticator(failedLoginDelay time.Duration) web.Authenti
 	return webAuth{sec: s, delay: failedLoginDelay}
 }
 
+// GuestOpen implements web.GuestReporter: the built-in guest is open
+// while no users and no tokens are configured.
+func (w webAuth) GuestOpen() bool {
+	_, _, guest := w.sec.auth.Summary()
+	return guest
+}
+
 // Authenticate implements web.Authenticator. A refusal is logged with its
 // reason, never the password, and slowed down as STOMP logins are.
 func (w webAuth) Authenticate(name, password, remoteAddr string) (web.User, error) {
