@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -86,7 +87,26 @@ type Options struct {
 	AllowAnonymous bool
 	// Logger receives reload reports; nil discards them.
 	Logger *slog.Logger
+	// MaxFailures is how many failed logins an address may make before
+	// it has to back off: each further failure doubles its wait, from a
+	// second up to BackoffMax, and it is refused without a check while
+	// it waits. Zero or less means no backoff.
+	MaxFailures int
+	// BackoffMax is the longest such wait; zero means DefaultBackoffMax.
+	// An address's failures are forgotten twice that long after its last.
+	BackoffMax time.Duration
+	// MaxChecksPerAddress bounds the passcode checks (bcrypt) one
+	// address may run or queue for at once; its other logins wait their
+	// turn. Zero or less means no bound.
+	MaxChecksPerAddress int
 }
+
+// Defaults for the login throttle, as the broker's flags give them.
+const (
+	DefaultMaxFailures         = 10
+	DefaultBackoffMax          = time.Minute
+	DefaultMaxChecksPerAddress = 1
+)
 
 // Authenticator checks credentials against the current configuration.
 // It is safe for concurrent use.
@@ -96,19 +116,20 @@ type Authenticator struct {
 	log  *slog.Logger
 	cur  atomic.Pointer[compiled]
 	// bcrypt is deliberately slow; a flood of logins must not take every
-	// core from the clients already connected, so checks queue here.
-	bcryptSlots chan struct{}
-	reloadMu    sync.Mutex
+	// core from the clients already connected, so checks queue here, and
+	// guessers must not keep honest logins queueing.
+	throttle *throttle
+	reloadMu sync.Mutex
 }
 
 // New returns an Authenticator for the config file at path; with path
 // empty, no users are configured (only the loopback guest gets in).
 func New(path string, opts Options) (*Authenticator, error) {
 	a := &Authenticator{
-		path:        path,
-		opts:        opts,
-		log:         opts.Logger,
-		bcryptSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		path:     path,
+		opts:     opts,
+		log:      opts.Logger,
+		throttle: newThrottle(runtime.GOMAXPROCS(0)/2, opts),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
@@ -182,6 +203,20 @@ func (a *Authenticator) AuthenticateUser(name, password, remoteAddr string) (*Pr
 }
 
 func (a *Authenticator) authenticate(c Credentials, stomp bool) (*Principal, error) {
+	addr := addressKey(c.RemoteAddr)
+	if err := a.throttle.admit(addr); err != nil {
+		return nil, err
+	}
+	p, err := a.check(c, stomp, addr)
+	var backoff *backoffError
+	if err != nil && !errors.As(err, &backoff) {
+		a.throttle.failed(addr)
+	}
+	return p, err
+}
+
+// check is authenticate without the throttle's bookkeeping.
+func (a *Authenticator) check(c Credentials, stomp bool, addr string) (*Principal, error) {
 	cfg := a.cur.Load()
 	token := ""
 	switch {
@@ -229,12 +264,18 @@ func (a *Authenticator) authenticate(c Credentials, stomp bool) (*Principal, err
 		// Spend the time a real check takes, so the answer's delay does
 		// not tell which user names exist.
 		if cfg.dummy != nil {
-			a.compare(cfg.dummy, c.Passcode)
+			if _, err := a.compare(addr, cfg.dummy, c.Passcode); err != nil {
+				return nil, err
+			}
 		}
 		return nil, fmt.Errorf("%w: unknown user %q", ErrRefused, c.Login)
 	}
 	if !cfg.logins.known(u, c.Passcode) {
-		if !a.compare(u.hash, c.Passcode) {
+		ok, err := a.compare(addr, u.hash, c.Passcode)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			return nil, fmt.Errorf("%w: wrong passcode for %q", ErrRefused, c.Login)
 		}
 		cfg.logins.add(u, c.Passcode)
@@ -242,11 +283,12 @@ func (a *Authenticator) authenticate(c Credentials, stomp bool) (*Principal, err
 	return &Principal{name: u.name, tags: u.tags, read: u.read, write: u.write}, nil
 }
 
-// compare checks a passcode against a bcrypt hash, one slot at a time.
-func (a *Authenticator) compare(hash []byte, passcode string) bool {
-	a.bcryptSlots <- struct{}{}
-	defer func() { <-a.bcryptSlots }()
-	return bcrypt.CompareHashAndPassword(hash, []byte(passcode)) == nil
+// compare checks a passcode against a bcrypt hash, when the throttle
+// lets addr have a slot; an error means it refused addr meanwhile.
+func (a *Authenticator) compare(addr string, hash []byte, passcode string) (bool, error) {
+	return a.throttle.check(addr, func() bool {
+		return bcrypt.CompareHashAndPassword(hash, []byte(passcode)) == nil
+	})
 }
 
 // maxCachedLogins bounds the login cache; when full it starts over.

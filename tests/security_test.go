@@ -80,10 +80,11 @@ func writeConfig(t testing.TB, config string, extra map[string][]byte) string {
 }
 
 // startSecured runs the broker with config as its --config file. Refused
-// logins wait only briefly, to keep the tests quick.
+// logins wait only briefly, to keep the tests quick, and never make the
+// address back off, since every test client comes from loopback.
 func startSecured(t testing.TB, config string, extra map[string][]byte, args ...string) *brokerProc {
 	t.Helper()
-	all := append([]string{"--config", writeConfig(t, config, extra), "--failed-login-delay", "10ms"}, args...)
+	all := append([]string{"--config", writeConfig(t, config, extra), "--failed-login-delay", "10ms", "--max-login-failures-per-ip", "0"}, args...)
 	return startBroker(t, all...)
 }
 

@@ -23,6 +23,14 @@ type securityConfig struct {
 	AllowAnonymous    bool
 	TLSCert, TLSKey   string
 	ReadHeaderTimeout time.Duration
+	Logins            loginLimits
+}
+
+// loginLimits throttle password guessing per address (see auth.Options).
+type loginLimits struct {
+	MaxFailures int
+	BackoffMax  time.Duration
+	MaxChecks   int
 }
 
 func (s *securityConfig) flags(fs *flag.FlagSet, o *broker.Options) {
@@ -39,6 +47,9 @@ func (s *securityConfig) flags(fs *flag.FlagSet, o *broker.Options) {
 	fs.Int64Var(&o.MaxTransientQueueBytes, "max-transient-queue-bytes", o.MaxTransientQueueBytes, "most bytes of non-persistent messages (which only memory holds) a queue keeps before their producers wait; negative means no limit")
 	fs.DurationVar(&o.SendBlockTimeout, "send-block-timeout", o.SendBlockTimeout, "how long a producer waits for room in a full queue before it gets an ERROR")
 	fs.DurationVar(&o.FailedLoginDelay, "failed-login-delay", o.FailedLoginDelay, "pause before a refused login's ERROR, to slow down password guessing")
+	fs.IntVar(&s.Logins.MaxFailures, "max-login-failures-per-ip", auth.DefaultMaxFailures, "failed logins one address may make before it must wait before each further check (1 s, doubling up to --login-backoff-max) and is refused meanwhile; 0 turns this off")
+	fs.DurationVar(&s.Logins.BackoffMax, "login-backoff-max", auth.DefaultBackoffMax, "longest wait an address that keeps failing logins is given; its failures are forgotten twice this long after the last")
+	fs.IntVar(&s.Logins.MaxChecks, "max-login-checks-per-ip", auth.DefaultMaxChecksPerAddress, "passcode checks one address may have running or queued at once; its other logins wait their turn; 0 means no limit")
 }
 
 func (s *securityConfig) check() error {
@@ -57,7 +68,13 @@ type security struct {
 }
 
 func newSecurity(cfg securityConfig, log *slog.Logger) (*security, error) {
-	a, err := auth.New(cfg.ConfigFile, auth.Options{AllowAnonymous: cfg.AllowAnonymous, Logger: log})
+	a, err := auth.New(cfg.ConfigFile, auth.Options{
+		AllowAnonymous:      cfg.AllowAnonymous,
+		Logger:              log,
+		MaxFailures:         cfg.Logins.MaxFailures,
+		BackoffMax:          cfg.Logins.BackoffMax,
+		MaxChecksPerAddress: cfg.Logins.MaxChecks,
+	})
 	if err != nil {
 		return nil, err
 	}

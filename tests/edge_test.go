@@ -1,0 +1,140 @@
+package tests
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The edge tests attack what stands between the network and the broker's
+// sessions: logins, the HTTP listener, the admin API and SockJS. Every
+// client comes from loopback; a second loopback address (127.0.0.2) plays
+// a client on another machine.
+
+// otherHost is the address of "another machine": Linux routes all of
+// 127.0.0.0/8 to the loopback interface.
+const otherHost = "127.0.0.2"
+
+// dialerFrom dials from the given local address.
+func dialerFrom(host string) *net.Dialer {
+	return &net.Dialer{Timeout: waitFor, LocalAddr: &net.TCPAddr{IP: net.ParseIP(host)}}
+}
+
+// httpClientFrom is an HTTP client whose connections come from host.
+func httpClientFrom(host string) *http.Client {
+	return &http.Client{
+		Timeout:   waitFor,
+		Transport: &http.Transport{DialContext: dialerFrom(host).DialContext},
+	}
+}
+
+// guessLoop logs in as alice with a wrong passcode over and over until
+// ctx ends, counting the answers.
+func guessLoop(ctx context.Context, addr string, answers *atomic.Int64) {
+	var d net.Dialer
+	for ctx.Err() == nil {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		io.WriteString(c, encodeFrame("CONNECT", "", "accept-version", "1.2", "host", "/", "login", "alice", "passcode", "a guess"))
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		if _, err := bufio.NewReader(c).ReadString(0); err == nil {
+			answers.Add(1)
+		}
+		stop()
+		c.Close()
+	}
+}
+
+// waitUntil polls cond every 20 ms for up to d.
+func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// loginBound is how long a correct login may take while others guess:
+// a few bcrypt checks of the race-enabled binary (about 2 s each on a
+// busy 2-core machine), far below the minutes 200 queued guesses take.
+const loginBound = 20 * time.Second
+
+// TestEdgeLoginStarvation: 200 clients on one address guess alice's
+// passcode as fast as the broker answers. A correct login from another
+// address still gets in promptly, over STOMP and the admin API, and the
+// guessing address is made to back off.
+func TestEdgeLoginStarvation(t *testing.T) {
+	p := startBroker(t, "--config", writeConfig(t, exampleConfig(t), nil))
+	ctx, cancel := context.WithCancel(t.Context())
+	var (
+		wg      sync.WaitGroup
+		answers atomic.Int64
+	)
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			guessLoop(ctx, p.TCPAddr, &answers)
+		}()
+	}
+	defer wg.Wait()
+	defer cancel()
+	waitUntil(t, time.Minute, "the first answers to the guesses", func() bool { return answers.Load() >= 3 })
+
+	start := time.Now()
+	conn, err := dialerFrom(otherHost).Dial("tcp", p.TCPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newRawClient(t, conn)
+	c.send("CONNECT", "", "accept-version", "1.2", "host", "/", "login", "alice", "passcode", alicePass)
+	select {
+	case f := <-c.frames:
+		if f.Command != "CONNECTED" {
+			t.Fatalf("alice from elsewhere: %s", f)
+		}
+	case <-c.done:
+		t.Fatalf("alice from elsewhere: connection closed: %v", c.err)
+	case <-time.After(loginBound):
+		t.Fatalf("alice from elsewhere: no answer within %v", loginBound)
+	}
+	stomp := time.Since(start)
+
+	start = time.Now()
+	req, err := http.NewRequest("GET", p.HTTPURL+"/api/v1/overview", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("orders", ordersPass) // not remembered yet: a full check
+	client := httpClientFrom(otherHost)
+	client.Timeout = loginBound
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("admin API during the guessing: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("admin API as orders: %s, want 403", resp.Status)
+	}
+	t.Logf("with %d guesses answered, a STOMP login from elsewhere took %v, an API login %v",
+		answers.Load(), stomp.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	// The guessing address backs off: it is refused even with the
+	// right passcode, and the log says why.
+	waitUntil(t, time.Minute, "backoff", func() bool { return strings.Contains(p.Logs(), "failed logins from this address") })
+	_, f := tryConnect(t, p, tcpTransport, "login", "orders", "passcode", ordersPass)
+	expectRefused(t, f, "access refused")
+}
