@@ -33,6 +33,9 @@ func (a adminClient) call(method, path, body string, auth bool) (int, http.Heade
 	if auth {
 		req.SetBasicAuth("guest", "guest")
 	}
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	c := &http.Client{Timeout: waitFor, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Do(req)
 	if err != nil {

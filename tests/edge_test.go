@@ -138,3 +138,46 @@ func TestEdgeLoginStarvation(t *testing.T) {
 	_, f := tryConnect(t, p, tcpTransport, "login", "orders", "passcode", ordersPass)
 	expectRefused(t, f, "access refused")
 }
+
+// TestEdgeCrossSiteWrites: a page of another site makes the admin's
+// browser post to the API with the Basic credentials it has cached (as
+// Chromium did): a text/plain form, and a no-cors fetch. Neither changes
+// anything; a script's JSON request still does.
+func TestEdgeCrossSiteWrites(t *testing.T) {
+	p := startBroker(t)
+	a := adminClient{t: t, base: p.HTTPURL}
+	const path = "/api/v1/destinations/%2Fqueue%2Fedge.csrf/messages"
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"a text/plain form", map[string]string{"Content-Type": "text/plain", "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}, http.StatusUnsupportedMediaType},
+		{"a url-encoded form from an old browser", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://evil.example"}, http.StatusUnsupportedMediaType},
+		{"a fetch claiming JSON", map[string]string{"Content-Type": "application/json", "Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"a fetch from a sibling site", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+	} {
+		req, err := http.NewRequest("POST", p.HTTPURL+path, strings.NewReader(`{"body": "forged"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("guest", "guest")
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %s, want %d", tc.name, resp.Status, tc.want)
+		}
+	}
+	var d adminDestination
+	a.json("POST", path, `{"body": "from a script"}`, http.StatusCreated, nil)
+	a.json("GET", "/api/v1/destinations/%2Fqueue%2Fedge.csrf", "", http.StatusOK, &d)
+	if d.Depth != 1 {
+		t.Fatalf("queue depth %d, want 1: only the script's message", d.Depth)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -163,6 +162,9 @@ type credentials struct {
 // authorize checks that r comes from an admin and, for state-changing
 // requests of a cookie session, that it carries the session's CSRF token.
 func (s *Server) authorize(r *http.Request) (credentials, error) {
+	if err := checkSameOrigin(r); err != nil {
+		return credentials{}, err
+	}
 	c, err := s.authenticate(r)
 	if err != nil {
 		return c, err
@@ -232,10 +234,9 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		return methodNotAllowed(http.MethodGet, http.MethodPost)
 	}
 	// A login form posted from another site would log the victim into
-	// an account of the attacker's choosing; browsers send Origin on
-	// every POST, so insist it is this host.
-	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
-		return &httpError{status: http.StatusForbidden, msg: "cross-origin login refused"}
+	// an account of the attacker's choosing.
+	if err := checkSameOrigin(r); err != nil {
+		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
@@ -291,11 +292,6 @@ func safeNext(next string) string {
 		return "/admin/"
 	}
 	return next
-}
-
-func sameOrigin(origin, host string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 // sessionJSON is GET /api/v1/session: who is logged in, and the token the

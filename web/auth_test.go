@@ -190,6 +190,8 @@ func TestLoginRefusals(t *testing.T) {
 		{formReq(form("bob", "wrong"), ""), http.StatusUnauthorized, "Wrong user name or password"},
 		{formReq(form("bob", "pw"), ""), http.StatusForbidden, "no admin rights"},
 		{formReq(form("bob", "pw"), "https://evil.example"), http.StatusForbidden, "cross-origin"},
+		{req{method: "POST", path: "/admin/login", body: form("bob", "pw"), header: map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site"}}, http.StatusForbidden, "cross-origin"},
 		{req{method: "PUT", path: "/admin/login"}, http.StatusMethodNotAllowed, "method not allowed"},
 	} {
 		resp := e.do(tc.r)

@@ -105,6 +105,9 @@ func (s *Server) api(byMethod map[string]apiFunc) http.Handler {
 		if h == nil {
 			return methodNotAllowed(allowed...)
 		}
+		if err := requireJSON(r); err != nil {
+			return err
+		}
 		if _, err := s.authorize(r); err != nil {
 			return err
 		}

@@ -91,6 +91,9 @@ func (e *env) do(r req) *http.Response {
 	if r.csrf != "" {
 		hr.Header.Set(csrfHeader, r.csrf)
 	}
+	if strings.HasPrefix(r.path, "/api/") && (r.method == http.MethodPost || r.method == http.MethodPut) {
+		hr.Header.Set("Content-Type", "application/json") // as the console sends
+	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
 	}
