@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // The edge tests attack what stands between the network and the broker's
@@ -180,4 +182,90 @@ func TestEdgeCrossSiteWrites(t *testing.T) {
 	if d.Depth != 1 {
 		t.Fatalf("queue depth %d, want 1: only the script's message", d.Depth)
 	}
+}
+
+// getAs sends GET path to p with the given Host header, as guest when
+// basic is set, and returns the status.
+func getAs(t testing.TB, p *brokerProc, host, path string, basic bool) int {
+	t.Helper()
+	req, err := http.NewRequest("GET", p.HTTPURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	if basic {
+		req.SetBasicAuth("guest", "guest")
+	}
+	resp, err := (&http.Client{Timeout: waitFor}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s (Host %s): %v", path, host, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// wsAs opens a STOMP WebSocket to p as a page at origin would, with the
+// given Host header; it returns the handshake's HTTP status.
+func wsAs(t testing.TB, p *brokerProc, host, origin string) int {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: waitFor, Subprotocols: []string{"v12.stomp"}}
+	h := http.Header{"Host": {host}, "Origin": {origin}}
+	c, resp, err := d.Dial(p.WSURL, h)
+	if err == nil {
+		c.Close()
+	}
+	if resp == nil {
+		t.Fatalf("WebSocket with Host %s: %v", host, err)
+	}
+	return resp.StatusCode
+}
+
+// TestEdgeDNSRebinding: a page on rebind.evil.example, whose name now
+// points at 127.0.0.1, is the broker's own origin to the browser. While
+// the loopback guest is on, the broker answers only to names that cannot
+// be rebound, or that the operator allows; with users configured it does
+// not care.
+func TestEdgeDNSRebinding(t *testing.T) {
+	p := startBroker(t)
+	_, port := splitURL(t, p.HTTPURL)
+	evil := "rebind.evil.example:" + port
+	for _, path := range []string{"/api/v1/overview", "/admin/", "/sockjs/info", "/metrics"} {
+		if got := getAs(t, p, evil, path, true); got != http.StatusForbidden {
+			t.Errorf("GET %s for %s: %d, want 403", path, evil, got)
+		}
+	}
+	if got := wsAs(t, p, evil, "http://"+evil); got != http.StatusForbidden {
+		t.Errorf("WebSocket for %s: %d, want 403", evil, got)
+	}
+	for _, host := range []string{"localhost:" + port, "127.0.0.1:" + port, "app.localhost:" + port} {
+		if got := getAs(t, p, host, "/api/v1/overview", true); got != http.StatusOK {
+			t.Errorf("GET for %s: %d, want 200", host, got)
+		}
+		if got := wsAs(t, p, host, "http://"+host); got != http.StatusSwitchingProtocols {
+			t.Errorf("WebSocket for %s: %d, want 101", host, got)
+		}
+	}
+	waitForLog(t, p, "unknown host name")
+
+	allowed := startBroker(t, "--allowed-hosts", "broker.example.com, rebind.evil.example")
+	_, port = splitURL(t, allowed.HTTPURL)
+	if got := getAs(t, allowed, "rebind.evil.example:"+port, "/api/v1/overview", true); got != http.StatusOK {
+		t.Errorf("an allowed host name: %d, want 200", got)
+	}
+
+	users := startSecured(t, exampleConfig(t), nil)
+	_, port = splitURL(t, users.HTTPURL)
+	if got := wsAs(t, users, "rebind.evil.example:"+port, "http://rebind.evil.example:"+port); got != http.StatusSwitchingProtocols {
+		t.Errorf("with users configured, any host name: %d, want 101", got)
+	}
+}
+
+// splitURL returns the host and port of a http://host:port URL.
+func splitURL(t testing.TB, u string) (host, port string) {
+	t.Helper()
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(u, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, port
 }

@@ -6,14 +6,17 @@ import (
 	"flag"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/stampede-mq/stampede/auth"
 	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/web"
 )
 
 // securityConfig is who may connect, over what, and the limits that keep
@@ -24,6 +27,7 @@ type securityConfig struct {
 	TLSCert, TLSKey   string
 	ReadHeaderTimeout time.Duration
 	Logins            loginLimits
+	AllowedHosts      string
 }
 
 // loginLimits throttle password guessing per address (see auth.Options).
@@ -39,6 +43,7 @@ func (s *securityConfig) flags(fs *flag.FlagSet, o *broker.Options) {
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate chain: serve TLS 1.2+ on the HTTP listener (wss://, https://) and the STOMP listener; reloaded on SIGHUP")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.DurationVar(&s.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time an HTTP client has for the TLS handshake and its request headers")
+	fs.StringVar(&s.AllowedHosts, "allowed-hosts", "", "comma-separated host names the HTTP listener answers to while the loopback guest is on, besides IP addresses and localhost; * allows all")
 	fs.IntVar(&o.MaxConnectionsPerIP, "max-connections-per-ip", o.MaxConnectionsPerIP, "most concurrent client connections from one IP address")
 	fs.IntVar(&o.MaxTransactions, "max-transactions", o.MaxTransactions, "most open transactions per connection")
 	fs.IntVar(&o.MaxTransactionFrames, "max-transaction-frames", o.MaxTransactionFrames, "most frames one transaction may hold")
@@ -88,6 +93,21 @@ func newSecurity(cfg securityConfig, log *slog.Logger) (*security, error) {
 	log.Info("security", "config", cfg.ConfigFile, "users", users, "jwt", jwt,
 		"loopback_guest", guest, "anonymous", cfg.AllowAnonymous, "tls", cfg.TLSCert != "")
 	return s, nil
+}
+
+// guardHosts keeps pages on rebinding DNS names away from the loopback
+// guest: while it is on, h serves only requests for known host names.
+func (s *security) guardHosts(h http.Handler) http.Handler {
+	var allowed []string
+	for _, a := range strings.Split(s.cfg.AllowedHosts, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			allowed = append(allowed, a)
+		}
+	}
+	return &web.HostGuard{Next: h, Allowed: allowed, Logger: s.log, Active: func() bool {
+		_, _, guest := s.auth.Summary()
+		return guest
+	}}
 }
 
 // authenticate is the broker's Options.Authenticate.
