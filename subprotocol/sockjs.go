@@ -73,6 +73,16 @@ type SockJSOptions struct {
 	// send request or a WebSocket message (a batch of SockJS messages);
 	// zero means 16 MiB.
 	MaxSendBytes int64
+	// ReadTimeout bounds how long the client may take to send one send
+	// request's body or one WebSocket message, once it has begun; zero
+	// means DefaultSockJSReadTimeout and a negative value means no limit.
+	ReadTimeout time.Duration
+	// MaxPendingBytesPerIP bounds the bytes of send bodies and WebSocket
+	// messages one client address may have begun and not finished, all
+	// sessions together; past it, the session that would exceed it is
+	// closed. Zero means DefaultSockJSPendingBytesPerIP and a negative
+	// value means no limit.
+	MaxPendingBytesPerIP int64
 }
 
 // NewSockJSHandler returns the handler for STOMP over SockJS (mounted at
@@ -93,8 +103,17 @@ func NewSockJSHandler(srv Server, opts SockJSOptions) http.Handler {
 		writeTimeout: writeTimeout(opts.WriteTimeout),
 		maxSend:      opts.MaxSendBytes,
 		iframe:       opts.ClientURL != "",
+		readTimeout:  opts.ReadTimeout,
+		pending:      newPendingBytes(opts.MaxPendingBytesPerIP),
 		live:         make(map[string]*sockjsTransport),
+		registered:   make(chan struct{}),
 		inflight:     make(map[string]int),
+	}
+	if h.readTimeout == 0 {
+		h.readTimeout = DefaultSockJSReadTimeout
+	}
+	if opts.MaxPendingBytesPerIP == 0 {
+		h.pending.limit = DefaultSockJSPendingBytesPerIP
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -149,11 +168,14 @@ type sockjsHandler struct {
 	credentials  bool
 	writeTimeout time.Duration
 	maxSend      int64
+	readTimeout  time.Duration // <= 0: none
+	pending      *pendingBytes
 	iframe       bool
 
-	mu       sync.Mutex
-	live     map[string]*sockjsTransport // HTTP sessions by SockJS session id
-	inflight map[string]int              // receiving requests by session id
+	mu         sync.Mutex
+	live       map[string]*sockjsTransport // HTTP sessions by SockJS session id
+	registered chan struct{}               // closed (and replaced) when live gains one
+	inflight   map[string]int              // receiving requests by session id
 }
 
 func (h *sockjsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -179,12 +201,18 @@ func (h *sockjsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The library sets a write deadline on the connection but reads
 		// whole messages without a size limit; the connection it gets
 		// enforces one.
-		h.lib.ServeHTTP(&wsLimitResponse{ResponseWriter: w, limit: h.maxSend}, r)
+		h.lib.ServeHTTP(&wsLimitResponse{ResponseWriter: w, h: h, addr: remoteHost(r.RemoteAddr)}, r)
 		return
 	case "xhr_send", "jsonp_send":
-		if !h.limitSend(w, r, session) {
+		if r.Method != http.MethodPost {
+			break
+		}
+		sr, held, ok := h.limitSend(w, r, session, kind)
+		defer h.pending.give(remoteHost(r.RemoteAddr), held)
+		if !ok {
 			return
 		}
+		r = sr
 	}
 	rw := &sockjsResponse{ResponseWriter: w, h: h, rc: http.NewResponseController(w)}
 	env, receiving := frameEnvelope(kind, r)
@@ -268,33 +296,72 @@ func (h *sockjsHandler) alone(session string) bool {
 }
 
 // limitSend reads the body of a send request, which the library would
-// read without limit. A body over the limit cannot be half delivered (the
-// STOMP stream would be cut mid-frame) nor dropped silently (the library
-// would answer 204 to a body it failed to read), so the request gets 413
-// and the session is closed.
-func (h *sockjsHandler) limitSend(w http.ResponseWriter, r *http.Request, session string) bool {
+// read without limit, and only for a session in progress: before that,
+// nothing the client sends has been buffered. A body that cannot be read
+// whole (too large, too slow, over the address's share of pending bytes)
+// cannot be half delivered (the STOMP stream would be cut mid-frame) nor
+// dropped silently (the library would answer 204 to a body it failed to
+// read), so the request gets an error and the session is closed. held is
+// what the caller gives back to h.pending once the library is done.
+func (h *sockjsHandler) limitSend(w http.ResponseWriter, r *http.Request, session, kind string) (_ *http.Request, held int64, ok bool) {
 	if r.Body == nil {
-		return true
+		return r, 0, true
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.maxSend+1))
-	if err != nil {
-		http.Error(w, "reading the request failed", http.StatusBadRequest)
-		return false
+	t := h.liveSession(session)
+	if t == nil {
+		// An empty batch instead of what the client sent: the library
+		// answers it as it answers for any unknown session (404, with
+		// its CORS headers), and nothing the client sent is read. The
+		// request is a copy, so that net/http still sees the unread
+		// body and does not wait for it either.
+		empty := "[]"
+		if kind == "jsonp_send" {
+			empty = "d=%5B%5D"
+		}
+		w.Header().Set("Connection", "close")
+		lr := *r
+		lr.Body, lr.ContentLength = io.NopCloser(strings.NewReader(empty)), int64(len(empty))
+		return &lr, 0, true
 	}
-	if int64(len(body)) > h.maxSend {
-		h.log.Info("sockjs send refused: too large; closing the session",
-			"limit", h.maxSend, "remote", r.RemoteAddr, "session", session)
-		http.Error(w, "messages too large (limit "+strconv.FormatInt(h.maxSend, 10)+" bytes per request)", http.StatusRequestEntityTooLarge)
+	body, held, err := h.readSend(w, r)
+	if err == nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return r, held, true
+	}
+	status, msg := http.StatusBadRequest, "reading the request failed"
+	switch err {
+	case errSendTooLarge:
+		status, msg = http.StatusRequestEntityTooLarge, "messages too large (limit "+strconv.FormatInt(h.maxSend, 10)+" bytes per request)"
+	case errPendingLimit:
+		status, msg = http.StatusServiceUnavailable, "too many bytes in transit from this address (limit "+strconv.FormatInt(h.pending.limit, 10)+")"
+	case errSendTimeout:
+		status, msg = http.StatusRequestTimeout, "request body not received within "+h.readTimeout.String()
+	}
+	h.log.Info("sockjs send refused; closing the session", "reason", msg, "remote", r.RemoteAddr, "session", session)
+	w.Header().Set("Connection", "close") // rather than read the rest of the body
+	http.Error(w, msg, status)
+	t.Close()
+	return r, held, false
+}
+
+// liveSession returns the transport of an HTTP session in progress,
+// waiting up to sessionWait for one the library has just opened.
+func (h *sockjsHandler) liveSession(id string) *sockjsTransport {
+	timeout := time.NewTimer(sessionWait)
+	defer timeout.Stop()
+	for {
 		h.mu.Lock()
-		t := h.live[session]
+		t, registered := h.live[id], h.registered
 		h.mu.Unlock()
 		if t != nil {
-			t.Close()
+			return t
 		}
-		return false
+		select {
+		case <-registered:
+		case <-timeout.C:
+			return nil
+		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return true
 }
 
 // flushed tells the session's transport that its receiver has just
@@ -327,6 +394,8 @@ func (h *sockjsHandler) serveSession(s sockjs.Session) {
 	if !t.sync {
 		h.mu.Lock()
 		h.live[s.ID()] = t
+		close(h.registered)
+		h.registered = make(chan struct{})
 		h.mu.Unlock()
 		defer func() {
 			h.mu.Lock()

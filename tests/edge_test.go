@@ -3,6 +3,8 @@ package tests
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -268,4 +270,127 @@ func splitURL(t testing.TB, u string) (host, port string) {
 		t.Fatal(err)
 	}
 	return host, port
+}
+
+// stalledBody sends a POST to path announcing length body bytes, writes
+// up to sent of them (less if the broker stops reading) and leaves the
+// connection open. It returns the connection.
+func stalledBody(t testing.TB, addr, path string, length, sent int) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n[\"", path, addr, length)
+	chunk := []byte(strings.Repeat("x", 64<<10))
+	c.SetWriteDeadline(time.Now().Add(2 * waitFor))
+	for n := 2; n < sent; n += len(chunk) {
+		if _, err := c.Write(chunk[:min(len(chunk), sent-n)]); err != nil {
+			break // refused: the broker stopped reading
+		}
+	}
+	return c
+}
+
+// openSockJS opens an xhr-polling SockJS session and returns its URL
+// path (/sockjs/000/ID).
+func openSockJS(t testing.TB, p *brokerProc, id string) string {
+	t.Helper()
+	path := "/sockjs/000/" + id
+	resp, err := (&http.Client{Timeout: waitFor}).Post(p.HTTPURL+path+"/xhr", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(body)) != "o" {
+		t.Fatalf("opening SockJS session %s: %s %q", id, resp.Status, body)
+	}
+	return path
+}
+
+// TestEdgeSockJSPreAuthMemory: before logging in, SockJS clients send
+// 100 send requests and 60 WebSocket messages of nearly the largest size
+// and stall before their last bytes. The broker must not buffer them:
+// requests for sessions that do not exist are not read, one address's
+// unfinished ones together stay within its share, and what stalls is
+// dropped after --sockjs-read-timeout.
+func TestEdgeSockJSPreAuthMemory(t *testing.T) {
+	const (
+		length = 8_000_000 // under twice the largest frame, as sockjs-client could send
+		sent   = length - 100_000
+	)
+	p := startBroker(t)
+	pr := newProbe(t, p)
+	base := measureBaseline(t, p, pr)
+	addr := strings.TrimPrefix(p.HTTPURL, "http://")
+	s := sampleProc(p)
+	var wg sync.WaitGroup
+	stalled := func(n int, f func(i int) net.Conn) []net.Conn {
+		conns := make([]net.Conn, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conns[i] = f(i)
+			}()
+		}
+		wg.Wait()
+		return conns
+	}
+
+	// No session behind them.
+	stalled(100, func(i int) net.Conn {
+		return stalledBody(t, addr, fmt.Sprintf("/sockjs/000/none%d/xhr_send", i), length, sent)
+	})
+	pr.rtt()
+	// Sessions opened for the purpose.
+	sends := stalled(100, func(i int) net.Conn {
+		return stalledBody(t, addr, openSockJS(t, p, fmt.Sprintf("open%d", i))+"/xhr_send", length, sent)
+	})
+	pr.rtt()
+	// SockJS WebSockets, with a message begun.
+	wsURL := strings.Replace(p.WSURL, "/ws", "/sockjs/000/", 1)
+	sockets := stalled(60, func(i int) net.Conn {
+		ws, _, err := websocket.DefaultDialer.Dial(wsURL+fmt.Sprintf("ws%d/websocket", i), nil)
+		if err != nil {
+			t.Errorf("SockJS WebSocket: %v", err)
+			return nil
+		}
+		t.Cleanup(func() { ws.Close() })
+		c := ws.UnderlyingConn()
+		hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} // text, masked with zeros
+		binary.BigEndian.PutUint64(hdr[2:10], length)
+		c.SetWriteDeadline(time.Now().Add(2 * waitFor))
+		if _, err := c.Write(append(hdr, `["`...)); err != nil {
+			return c
+		}
+		chunk := []byte(strings.Repeat("w", 64<<10))
+		for n := 2; n < sent; n += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				break
+			}
+		}
+		return c
+	})
+	pr.rtt()
+	rss, threads := s.finish(t)
+	// 32 MiB of pending bytes, several times over under the race
+	// detector; without the bounds it was gigabytes.
+	checkPeak(t, "stalled SockJS sends", base, rss, threads, 300)
+
+	// Whatever was still held is dropped within the read timeout.
+	for i, c := range append(sends, sockets...) {
+		if c == nil {
+			continue
+		}
+		c.SetReadDeadline(time.Now().Add(10*time.Second + 2*waitFor))
+		// EOF or a reset: either way the broker let go.
+		if _, err := io.Copy(io.Discard, c); isTimeout(err) {
+			t.Fatalf("stalled SockJS client %d was not dropped: %v", i, err)
+		}
+	}
+	pr.rtt()
+	checkSettled(t, p, base, 10)
 }

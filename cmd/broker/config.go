@@ -136,6 +136,8 @@ type sockjsConfig struct {
 	WebSocket       bool
 	Credentials     bool
 	ClientURL       string
+	ReadTimeout     time.Duration
+	PendingPerIP    int64
 }
 
 func (s *sockjsConfig) flags(fs *flag.FlagSet) {
@@ -145,4 +147,6 @@ func (s *sockjsConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&s.WebSocket, "sockjs-websocket", true, "offer the WebSocket transport on /sockjs (false: HTTP transports only)")
 	fs.BoolVar(&s.Credentials, "sockjs-credentials", false, "allow cookies on cross-origin SockJS requests (Access-Control-Allow-Credentials); sockjs-client needs it for XHR from another origin")
 	fs.StringVar(&s.ClientURL, "sockjs-client-url", "", "sockjs-client script URL for the SockJS iframe page; empty turns the iframe-based transports off")
+	fs.DurationVar(&s.ReadTimeout, "sockjs-read-timeout", subprotocol.DefaultSockJSReadTimeout, "time a SockJS client has to finish sending one send request's body or one WebSocket message it has begun; negative means no limit")
+	fs.Int64Var(&s.PendingPerIP, "sockjs-max-pending-bytes-per-ip", subprotocol.DefaultSockJSPendingBytesPerIP, "bytes of SockJS send bodies and WebSocket messages one address may have begun and not finished; a session that would exceed it is closed; negative means no limit")
 }

@@ -42,7 +42,8 @@ func TestParseConfig(t *testing.T) {
 	runConfigCases(t, []configCase{
 		{"defaults", nil, nil, func(c *config) bool {
 			return c.HTTPAddr == ":8080" && c.StompAddr == ":61613" && c.DataDir == "./data" &&
-				c.Broker.Limits.MaxBodyBytes == 4<<20 && c.Broker.MaxConnections == 100000 && c.Broker.MaxRedeliveries == 10
+				c.Broker.Limits.MaxBodyBytes == 4<<20 && c.Broker.MaxConnections == 100000 && c.Broker.MaxRedeliveries == 10 &&
+				c.SockJS.ReadTimeout == 10*time.Second && c.SockJS.PendingPerIP == 32<<20
 		}, ""},
 		{"flag", []string{"--stomp", ""}, nil, func(c *config) bool { return c.StompAddr == "" }, ""},
 		{"env", nil, map[string]string{"BROKER_STOMP": "127.0.0.1:7000", "BROKER_MAX_CONNECTIONS": "5", "BROKER_HEARTBEAT_MIN": "2s"},
@@ -50,6 +51,9 @@ func TestParseConfig(t *testing.T) {
 				return c.StompAddr == "127.0.0.1:7000" && c.Broker.MaxConnections == 5 && c.Broker.HeartbeatMin == 2*time.Second
 			}, ""},
 		{"flag beats env", []string{"--http", ":1"}, map[string]string{"BROKER_HTTP": ":2"}, func(c *config) bool { return c.HTTPAddr == ":1" }, ""},
+		{"sockjs bounds", []string{"--sockjs-read-timeout", "3s", "--sockjs-max-pending-bytes-per-ip", "1024"}, nil, func(c *config) bool {
+			return c.SockJS.ReadTimeout == 3*time.Second && c.SockJS.PendingPerIP == 1024
+		}, ""},
 		{"zero redeliveries means none", []string{"--max-redeliveries", "0"}, nil, func(c *config) bool { return c.Broker.MaxRedeliveries < 0 }, ""},
 		{"bad env", nil, map[string]string{"BROKER_MAX_HEADERS": "lots"}, nil, "BROKER_MAX_HEADERS"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, nil, "log-format"},

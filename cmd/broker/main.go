@@ -225,7 +225,9 @@ func (in *instance) newHTTPServer() {
 		NoWebSocket:     !cfg.SockJS.WebSocket,
 		ClientURL:       cfg.SockJS.ClientURL,
 		// A send request may batch several frames of the largest size.
-		MaxSendBytes: 2 * int64(cfg.Broker.Limits.MaxBodyBytes+cfg.Broker.Limits.MaxHeaderBytes),
+		MaxSendBytes:         2 * int64(cfg.Broker.Limits.MaxBodyBytes+cfg.Broker.Limits.MaxHeaderBytes),
+		ReadTimeout:          cfg.SockJS.ReadTimeout,
+		MaxPendingBytesPerIP: cfg.SockJS.PendingPerIP,
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
