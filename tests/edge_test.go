@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -393,4 +394,95 @@ func TestEdgeSockJSPreAuthMemory(t *testing.T) {
 	}
 	pr.rtt()
 	checkSettled(t, p, base, 10)
+}
+
+// idleHTTPConn opens a connection to addr, makes one keep-alive request
+// on it and leaves it idle. It returns the connection, or nil if the
+// broker closed it without an answer.
+func idleHTTPConn(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	c.SetReadDeadline(time.Now().Add(waitFor))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return nil
+	}
+	resp.Body.Close()
+	return c
+}
+
+// stompOverWSFrom logs in over WebSocket from host and returns the
+// CONNECTED frame's command.
+func stompOverWSFrom(t testing.TB, p *brokerProc, host string) string {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: waitFor, Subprotocols: []string{"v12.stomp"}, NetDialContext: dialerFrom(host).DialContext}
+	ws, _, err := d.Dial(p.WSURL, nil)
+	if err != nil {
+		t.Fatalf("WebSocket from %s: %v", host, err)
+	}
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte(encodeFrame("CONNECT", "", "accept-version", "1.2", "host", "/")))
+	ws.SetReadDeadline(time.Now().Add(waitFor))
+	_, m, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("WebSocket from %s: %v", host, err)
+	}
+	f, err := parseRawFrame(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Command
+}
+
+// TestEdgeIdleHTTPConnections: one address opens more keep-alive HTTP
+// connections than it may and leaves them idle. Those over the bound are
+// closed at once, clients elsewhere are served meanwhile, and the idle
+// ones are closed after --http-idle-timeout, which lets the address in
+// again.
+func TestEdgeIdleHTTPConnections(t *testing.T) {
+	const (
+		perIP = 200
+		idle  = 2 * time.Second
+	)
+	p := startBroker(t, "--max-http-connections-per-ip", fmt.Sprint(perIP), "--http-idle-timeout", idle.String())
+	pr := newProbe(t, p)
+	addr := strings.TrimPrefix(p.HTTPURL, "http://")
+	var open []net.Conn
+	refused := 0
+	for range perIP + 100 {
+		if c := idleHTTPConn(t, addr); c != nil {
+			open = append(open, c)
+		} else {
+			refused++
+		}
+	}
+	if len(open) != perIP || refused != 100 {
+		t.Fatalf("%d idle connections kept, %d refused; want %d and 100", len(open), refused, perIP)
+	}
+	if got := stompOverWSFrom(t, p, otherHost); got != "CONNECTED" {
+		t.Fatalf("WebSocket from another address: %s", got)
+	}
+	pr.rtt()
+
+	start := time.Now()
+	for _, c := range open {
+		c.SetReadDeadline(time.Now().Add(idle + 2*waitFor))
+		if n, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Fatalf("an idle keep-alive connection is still open after %v (read %d, %v)", time.Since(start), n, err)
+		}
+	}
+	t.Logf("idle connections closed within %v", time.Since(start).Round(time.Millisecond))
+	if got := stompOverWSFrom(t, p, "127.0.0.1"); got != "CONNECTED" {
+		t.Fatalf("WebSocket once the idle connections are gone: %s", got)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -234,7 +234,7 @@ func (in *instance) newHTTPServer() {
 		io.WriteString(w, "ok\n")
 	})
 	in.console.Mount(mux)
-	in.srv = &http.Server{Handler: in.sec.guardHosts(mux), ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout, ErrorLog: slog.NewLogLogger(in.log.Handler(), slog.LevelWarn)}
+	in.srv = &http.Server{Handler: in.sec.guardHosts(mux), ReadHeaderTimeout: cfg.Security.ReadHeaderTimeout, IdleTimeout: cfg.Security.HTTPIdleTimeout, ErrorLog: slog.NewLogLogger(in.log.Handler(), slog.LevelWarn)}
 }
 
 // serve starts serving both listeners and says where; a listener that

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stampede-mq/stampede/auth"
 	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/subprotocol"
 	"github.com/stampede-mq/stampede/web"
 )
 
@@ -28,6 +29,8 @@ type securityConfig struct {
 	ReadHeaderTimeout time.Duration
 	Logins            loginLimits
 	AllowedHosts      string
+	HTTPIdleTimeout   time.Duration
+	MaxHTTPConnsPerIP int
 }
 
 // loginLimits throttle password guessing per address (see auth.Options).
@@ -43,6 +46,8 @@ func (s *securityConfig) flags(fs *flag.FlagSet, o *broker.Options) {
 	fs.StringVar(&s.TLSCert, "tls-cert", "", "PEM certificate chain: serve TLS 1.2+ on the HTTP listener (wss://, https://) and the STOMP listener; reloaded on SIGHUP")
 	fs.StringVar(&s.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.DurationVar(&s.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time an HTTP client has for the TLS handshake and its request headers")
+	fs.DurationVar(&s.HTTPIdleTimeout, "http-idle-timeout", time.Minute, "how long an HTTP keep-alive connection may wait for its next request before it is closed")
+	fs.IntVar(&s.MaxHTTPConnsPerIP, "max-http-connections-per-ip", subprotocol.DefaultMaxConnsPerIP, "most connections one IP address may have open on the HTTP listener (WebSocket, SockJS and idle ones alike); 0 means no limit")
 	fs.StringVar(&s.AllowedHosts, "allowed-hosts", "", "comma-separated host names the HTTP listener answers to while the loopback guest is on, besides IP addresses and localhost; * allows all")
 	fs.IntVar(&o.MaxConnectionsPerIP, "max-connections-per-ip", o.MaxConnectionsPerIP, "most concurrent client connections from one IP address")
 	fs.IntVar(&o.MaxTransactions, "max-transactions", o.MaxTransactions, "most open transactions per connection")
@@ -142,10 +147,14 @@ func (s *security) tlsConfig(nextProtos ...string) *tls.Config {
 	}
 }
 
-// httpListener wraps the HTTP listener in TLS when configured. Only
-// HTTP/1.1 is offered: a WebSocket upgrade needs it, and a browser that
-// got HTTP/2 for the page would otherwise try WebSocket over HTTP/2.
+// httpListener bounds the HTTP listener's connections per address and
+// wraps it in TLS when configured. Only HTTP/1.1 is offered: a WebSocket
+// upgrade needs it, and a browser that got HTTP/2 for the page would
+// otherwise try WebSocket over HTTP/2.
 func (s *security) httpListener(ln net.Listener) net.Listener {
+	if s.cfg.MaxHTTPConnsPerIP > 0 {
+		ln = subprotocol.LimitPerIP(ln, s.cfg.MaxHTTPConnsPerIP, s.log)
+	}
 	if s.cert.Load() == nil {
 		return ln
 	}
