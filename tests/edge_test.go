@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-stomp/stomp/v3"
 	"github.com/gorilla/websocket"
 )
 
@@ -485,4 +486,40 @@ func TestEdgeIdleHTTPConnections(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestEdgeMetricsNameNoClientQueues: the open /metrics does not name a
+// client's temporary queue (its replies could be read or spoofed) nor a
+// durable subscription (its client-id and name); they are summed.
+func TestEdgeMetricsNameNoClientQueues(t *testing.T) {
+	p := startBroker(t)
+	owner := goConnect(t, p, tcpTransport, stomp.ConnOpt.Header("client-id", "alices-laptop"))
+	subscribe(t, owner, "/topic/edge.news", stomp.AckAuto,
+		stomp.SubscribeOpt.Id("secret-plans"), stomp.SubscribeOpt.Header("durable", "true"))
+	requester := goConnect(t, p, tcpTransport)
+	send(t, requester, "/queue/edge.work", "question", stomp.SendOpt.Header("reply-to", "/temp-queue/answers"))
+	work := goConnect(t, p, tcpTransport)
+	sub := subscribe(t, work, "/queue/edge.work", stomp.AckAuto)
+	replyTo := recv(t, sub).Header.Get("reply-to")
+	if !strings.Contains(replyTo, "answers") {
+		t.Fatalf("reply-to %q", replyTo)
+	}
+
+	resp, err := http.Get(p.HTTPURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, secret := range []string{replyTo, "answers", "alices-laptop", "secret-plans"} {
+		if strings.Contains(string(body), secret) {
+			t.Errorf("/metrics names %q", secret)
+		}
+	}
+	for _, sum := range []string{`stampede_queue_messages{queue="temporary"}`, `stampede_queue_messages{queue="durable"}`,
+		`stampede_queue_messages{queue="/queue/edge.work"}`} {
+		if !strings.Contains(string(body), sum+" ") {
+			t.Errorf("/metrics has no %s", sum)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -11,8 +12,31 @@ import (
 	"github.com/stampede-mq/stampede/broker"
 )
 
-// otherQueues labels the sum of the queues past the series cap.
-const otherQueues = "other"
+// Labels of summed queues: those past the series cap, and those whose
+// names belong to a client.
+const (
+	otherQueues     = "other"
+	temporaryQueues = "temporary"
+	durableQueues   = "durable"
+)
+
+// summedQueues says which queues the per-queue series leave out.
+const summedQueues = `Temporary queues are summed under queue="temporary", durable subscriptions' under queue="durable", and queues past the series cap under queue="other".`
+
+// privateQueue names the sum a queue goes to instead of a series of its
+// own, or "" for none. /metrics is open to all, and the names of
+// temporary queues (which replies are sent to) and of the queues behind
+// durable subscriptions (client-id and subscription name) are their
+// clients' business.
+func privateQueue(name string) string {
+	switch {
+	case strings.HasPrefix(name, "/queue/tmp."):
+		return temporaryQueues
+	case !publicName(name):
+		return durableQueues
+	}
+	return ""
+}
 
 // brokerCollector reads the broker's figures when Prometheus scrapes, so
 // the message path pays nothing for metrics.
@@ -41,9 +65,9 @@ func newBrokerCollector(s *Server) *brokerCollector {
 		slowConsumers:  d("slow_consumer_disconnects_total", "Connections closed for not keeping up with a topic."),
 		topicSubs:      d("topic_subscriptions", "Live topic subscriptions."),
 		queues:         d("queues", "Queues, temporary ones included."),
-		queueDepth:     d("queue_messages", "Messages waiting in a queue. Past the series cap, queues are summed under queue=\"other\".", "queue"),
-		queueConsumers: d("queue_consumers", "Consumers of a queue. Past the series cap, queues are summed under queue=\"other\".", "queue"),
-		queueUnacked:   d("queue_messages_unacked", "Messages delivered from a queue and not yet acknowledged. Past the series cap, queues are summed under queue=\"other\".", "queue"),
+		queueDepth:     d("queue_messages", "Messages waiting in a queue. "+summedQueues, "queue"),
+		queueConsumers: d("queue_consumers", "Consumers of a queue. "+summedQueues, "queue"),
+		queueUnacked:   d("queue_messages_unacked", "Messages delivered from a queue and not yet acknowledged. "+summedQueues, "queue"),
 		outbound:       d("outbound_queued_bytes", "Bytes waiting in connections' outbound queues."),
 		storeBytes:     d("store_bytes", "Bytes the message store occupies."),
 		uptime:         d("uptime_seconds", "Seconds since the broker started."),
@@ -148,23 +172,34 @@ func (c *brokerCollector) collectQueues(ch chan<- prometheus.Metric, qs []broker
 	slices.SortFunc(qs, func(a, b broker.DestinationInfo) int {
 		return cmp.Or(cmp.Compare(b.Depth, a.Depth), cmp.Compare(b.Consumers, a.Consumers), cmp.Compare(a.Name, b.Name))
 	})
-	var other broker.DestinationInfo
-	for i, q := range qs {
-		if i >= c.s.opts.MaxQueueSeries {
-			other.Depth += q.Depth
-			other.Consumers += q.Consumers
-			other.Unacked += q.Unacked
+	sums := map[string]*broker.DestinationInfo{}
+	named := 0
+	for _, q := range qs {
+		label := privateQueue(q.Name)
+		if label == "" && named < c.s.opts.MaxQueueSeries {
+			named++
+			c.queueSeries(ch, q, q.Name)
 			continue
 		}
-		gauge(ch, c.queueDepth, float64(q.Depth), q.Name)
-		gauge(ch, c.queueConsumers, float64(q.Consumers), q.Name)
-		gauge(ch, c.queueUnacked, float64(q.Unacked), q.Name)
+		if label == "" {
+			label = otherQueues
+		}
+		if sums[label] == nil {
+			sums[label] = &broker.DestinationInfo{}
+		}
+		sums[label].Depth += q.Depth
+		sums[label].Consumers += q.Consumers
+		sums[label].Unacked += q.Unacked
 	}
-	if len(qs) > c.s.opts.MaxQueueSeries {
-		gauge(ch, c.queueDepth, float64(other.Depth), otherQueues)
-		gauge(ch, c.queueConsumers, float64(other.Consumers), otherQueues)
-		gauge(ch, c.queueUnacked, float64(other.Unacked), otherQueues)
+	for label, q := range sums {
+		c.queueSeries(ch, *q, label)
 	}
+}
+
+func (c *brokerCollector) queueSeries(ch chan<- prometheus.Metric, q broker.DestinationInfo, label string) {
+	gauge(ch, c.queueDepth, float64(q.Depth), label)
+	gauge(ch, c.queueConsumers, float64(q.Consumers), label)
+	gauge(ch, c.queueUnacked, float64(q.Unacked), label)
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {

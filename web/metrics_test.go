@@ -116,3 +116,18 @@ func TestMetricsTakeMoreCollectors(t *testing.T) {
 		t.Fatalf("extra collector: %v", v)
 	}
 }
+
+func TestPrivateQueues(t *testing.T) {
+	for name, want := range map[string]string{
+		"/queue/orders":             "",
+		"/queue/tmp.3f2a.answers":   temporaryQueues,
+		"/durable/app:news":         durableQueues,
+		"/queue/DLQ.orders":         "",
+		"/queue/tmpfiles":           "",
+		"/durable/x/queue/tmp.oops": durableQueues,
+	} {
+		if got := privateQueue(name); got != want {
+			t.Errorf("privateQueue(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
