@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -521,5 +522,43 @@ func TestEdgeMetricsNameNoClientQueues(t *testing.T) {
 		if !strings.Contains(string(body), sum+" ") {
 			t.Errorf("/metrics has no %s", sum)
 		}
+	}
+}
+
+// consoleLogin signs in with the console's form and returns the session
+// cookie.
+func consoleLogin(t testing.TB, p *brokerProc) *http.Cookie {
+	t.Helper()
+	form := url.Values{"username": {"guest"}, "password": {"guest"}}
+	req, err := http.NewRequest("POST", p.HTTPURL+"/admin/login", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	c := &http.Client{Timeout: waitFor, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "stampede_session" {
+			return ck
+		}
+	}
+	t.Fatalf("login: %s, no session cookie", resp.Status)
+	return nil
+}
+
+// TestEdgeSecureCookie: behind a proxy that terminates TLS the broker
+// sees plain HTTP; --secure-cookie still keeps the browser from ever
+// sending the session cookie unencrypted.
+func TestEdgeSecureCookie(t *testing.T) {
+	if ck := consoleLogin(t, startBroker(t)); ck.Secure {
+		t.Errorf("plain HTTP without --secure-cookie: the cookie is Secure, which browsers refuse off localhost")
+	}
+	if ck := consoleLogin(t, startBroker(t, "--secure-cookie")); !ck.Secure || !ck.HttpOnly {
+		t.Errorf("--secure-cookie: cookie %v", ck)
 	}
 }

@@ -256,7 +256,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	id, _ := s.sessions.create(u)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: "/",
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
 	})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
@@ -272,6 +272,12 @@ func (s *Server) renderLogin(w http.ResponseWriter, status int, p loginPage) err
 	return s.login.Execute(w, p)
 }
 
+// secureCookie says whether the session cookie for r is Secure, so that
+// browsers never send it over plain HTTP.
+func (s *Server) secureCookie(r *http.Request) bool {
+	return s.opts.SecureCookie || r.TLS != nil
+}
+
 // serveLogout ends the cookie session.
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
@@ -279,7 +285,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
 	})
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 	return nil

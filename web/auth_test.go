@@ -311,3 +311,15 @@ func TestDemoFiles(t *testing.T) {
 		t.Errorf("/demo/index.html: %d, want a redirect to /demo/", resp.StatusCode)
 	}
 }
+
+// TestSecureCookie: the session cookie is Secure on plain HTTP only when
+// configured (behind a proxy that terminates TLS).
+func TestSecureCookie(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		e := newEnv(t, Options{SecureCookie: secure})
+		ck, _ := login(t, e, "guest", "guest")
+		if ck.Secure != secure {
+			t.Errorf("SecureCookie %v: the cookie's Secure is %v", secure, ck.Secure)
+		}
+	}
+}

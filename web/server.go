@@ -56,6 +56,10 @@ type Options struct {
 	// Logger receives errors the client is not told about in detail;
 	// nil discards them.
 	Logger *slog.Logger
+	// SecureCookie marks the session cookie Secure on every login, not
+	// only those made over TLS: behind a proxy that terminates TLS, the
+	// requests the server sees are plain HTTP.
+	SecureCookie bool
 }
 
 // Server serves the console, the API, metrics and readiness. Mount it on

@@ -192,6 +192,8 @@ func (in *instance) newConsole() error {
 		PProf:  in.cfg.PProf,
 		Logger: in.log,
 		Auth:   in.sec.webAuthenticator(in.cfg.Broker.FailedLoginDelay),
+
+		SecureCookie: in.cfg.Security.SecureCookie,
 	})
 	if err != nil {
 		in.log.Error("cannot start the admin console", "err", err)

@@ -31,6 +31,7 @@ type securityConfig struct {
 	AllowedHosts      string
 	HTTPIdleTimeout   time.Duration
 	MaxHTTPConnsPerIP int
+	SecureCookie      bool
 }
 
 // loginLimits throttle password guessing per address (see auth.Options).
@@ -48,6 +49,7 @@ func (s *securityConfig) flags(fs *flag.FlagSet, o *broker.Options) {
 	fs.DurationVar(&s.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time an HTTP client has for the TLS handshake and its request headers")
 	fs.DurationVar(&s.HTTPIdleTimeout, "http-idle-timeout", time.Minute, "how long an HTTP keep-alive connection may wait for its next request before it is closed")
 	fs.IntVar(&s.MaxHTTPConnsPerIP, "max-http-connections-per-ip", subprotocol.DefaultMaxConnsPerIP, "most connections one IP address may have open on the HTTP listener (WebSocket, SockJS and idle ones alike); 0 means no limit")
+	fs.BoolVar(&s.SecureCookie, "secure-cookie", false, "mark the console's session cookie Secure even when the broker serves plain HTTP, as behind a proxy that terminates TLS (with --tls-cert it always is)")
 	fs.StringVar(&s.AllowedHosts, "allowed-hosts", "", "comma-separated host names the HTTP listener answers to while the loopback guest is on, besides IP addresses and localhost; * allows all")
 	fs.IntVar(&o.MaxConnectionsPerIP, "max-connections-per-ip", o.MaxConnectionsPerIP, "most concurrent client connections from one IP address")
 	fs.IntVar(&o.MaxTransactions, "max-transactions", o.MaxTransactions, "most open transactions per connection")

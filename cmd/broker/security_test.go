@@ -27,7 +27,8 @@ func TestSecurityFlags(t *testing.T) {
 				o.MaxQueueMessages == 0 && o.MaxQueueBytes == 0 && o.SendBlockTimeout == 30*time.Second &&
 				o.FailedLoginDelay == 500*time.Millisecond &&
 				s.Logins == loginLimits{MaxFailures: 10, BackoffMax: time.Minute, MaxChecks: 1} &&
-				s.AllowedHosts == "" && s.HTTPIdleTimeout == time.Minute && s.MaxHTTPConnsPerIP == 10000
+				s.AllowedHosts == "" && s.HTTPIdleTimeout == time.Minute && s.MaxHTTPConnsPerIP == 10000 &&
+				!s.SecureCookie
 		}, ""},
 		{"flags", []string{
 			"--config", "b.toml", "--allow-anonymous", "--tls-cert", "c.pem", "--tls-key", "k.pem",
@@ -36,6 +37,7 @@ func TestSecurityFlags(t *testing.T) {
 			"--send-block-timeout", "1s", "--failed-login-delay", "10ms",
 			"--max-login-failures-per-ip", "3", "--login-backoff-max", "5s", "--max-login-checks-per-ip", "2",
 			"--allowed-hosts", "broker.example.com", "--http-idle-timeout", "3s", "--max-http-connections-per-ip", "50",
+			"--secure-cookie",
 		}, nil, func(c *config) bool {
 			s, o := c.Security, c.Broker
 			return s.ConfigFile == "b.toml" && s.AllowAnonymous && s.TLSCert == "c.pem" && s.TLSKey == "k.pem" &&
@@ -43,7 +45,8 @@ func TestSecurityFlags(t *testing.T) {
 				o.MaxTransactionFrames == 9 && o.MaxQueueMessages == 100 && o.MaxQueueBytes == 4096 &&
 				o.SendBlockTimeout == time.Second && o.FailedLoginDelay == 10*time.Millisecond &&
 				s.Logins == loginLimits{MaxFailures: 3, BackoffMax: 5 * time.Second, MaxChecks: 2} &&
-				s.AllowedHosts == "broker.example.com" && s.HTTPIdleTimeout == 3*time.Second && s.MaxHTTPConnsPerIP == 50
+				s.AllowedHosts == "broker.example.com" && s.HTTPIdleTimeout == 3*time.Second && s.MaxHTTPConnsPerIP == 50 &&
+				s.SecureCookie
 		}, ""},
 		{"environment", nil, map[string]string{"BROKER_CONFIG": "/etc/b.toml", "BROKER_ALLOW_ANONYMOUS": "true", "BROKER_MAX_QUEUE_BYTES": "1"},
 			func(c *config) bool {
