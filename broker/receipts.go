@@ -74,9 +74,15 @@ func (rs *receipts) append(p *pendingReceipt, c *conn) bool {
 // wait holds the read loop while the receipts held reach the outbound
 // bound, until they drain or the connection closes.
 func (rs *receipts) wait(c *conn) {
+	rs.until(c, func() bool { return rs.bytes < c.out.max || len(rs.queue) == 0 })
+}
+
+// until waits, as receipts are released, for ok (called with rs.mu held)
+// to hold, or for the connection to close.
+func (rs *receipts) until(c *conn, ok func() bool) {
 	for {
 		rs.mu.Lock()
-		if rs.bytes < c.out.max || len(rs.queue) == 0 {
+		if ok() {
 			rs.mu.Unlock()
 			return
 		}
@@ -128,21 +134,5 @@ func (rs *receipts) release(p *pendingReceipt, c *conn) {
 // flushed waits until every receipt held has gone to the outbox, or the
 // connection closes: a DISCONNECT's RECEIPT must be the last frame.
 func (rs *receipts) flushed(c *conn) {
-	for {
-		rs.mu.Lock()
-		if len(rs.queue) == 0 {
-			rs.mu.Unlock()
-			return
-		}
-		if rs.drained == nil {
-			rs.drained = make(chan struct{})
-		}
-		ch := rs.drained
-		rs.mu.Unlock()
-		select {
-		case <-ch:
-		case <-c.writerDone:
-			return
-		}
-	}
+	rs.until(c, func() bool { return len(rs.queue) == 0 })
 }
