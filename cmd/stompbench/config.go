@@ -34,6 +34,8 @@ type config struct {
 	destination string
 	prefetch    int
 	window      int
+	messages    int
+	ackReceipts bool
 	conns       int
 	hold        time.Duration
 	heartbeat   time.Duration
@@ -75,7 +77,7 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-var scenarios = []string{"fanout", "queue", "persistent", "conns"}
+var scenarios = []string{"fanout", "queue", "persistent", "drain", "conns"}
 
 // parseConfig reads the command line. Errors are *usageError, or
 // flag.ErrHelp for -h.
@@ -95,15 +97,17 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.vhost, "vhost", "/", "CONNECT host header")
 	fs.IntVar(&c.publishers, "publishers", 1, "fanout: publishing connections")
 	fs.IntVar(&c.subscribers, "subscribers", 50, "fanout: subscribing connections")
-	fs.IntVar(&c.producers, "producers", 4, "queue, persistent: producing connections")
-	fs.IntVar(&c.consumers, "consumers", 4, "queue, persistent: consuming connections")
+	fs.IntVar(&c.producers, "producers", 4, "queue, persistent, drain: producing connections")
+	fs.IntVar(&c.consumers, "consumers", 4, "queue, persistent, drain: consuming connections (drain: 1 unless given)")
 	fs.IntVar(&c.size, "size", 256, "message body bytes")
 	fs.Float64Var(&c.rate, "rate", 0, "total messages/s across all publishers; 0 = as fast as possible")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "warm-up before the measurement window")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measurement window")
 	fs.StringVar(&c.destination, "destination", "", "destination (default /topic/stompbench.RANDOM for fanout, /queue/stompbench.RANDOM otherwise)")
-	fs.IntVar(&c.prefetch, "prefetch", 1000, "client-ack subscriptions: prefetch-count and activemq.prefetchSize; 0 sends neither")
-	fs.IntVar(&c.window, "window", 64, "persistent: receipts in flight per producer")
+	fs.IntVar(&c.prefetch, "prefetch", 1000, "client-ack subscriptions: prefetch-count and activemq.prefetchSize; 0 sends neither (drain: 64 unless given)")
+	fs.IntVar(&c.window, "window", 64, "persistent, drain: receipts in flight per producer")
+	fs.IntVar(&c.messages, "messages", 20000, "drain: persistent messages put in the queue before the consumers subscribe")
+	fs.BoolVar(&c.ackReceipts, "ack-receipts", true, "drain: every ACK asks for a RECEIPT (sent without waiting for the previous one's) and the drain ends at the last; false: plain ACKs, ending at the last MESSAGE")
 	fs.IntVar(&c.conns, "conns", 1000, "conns: connections to open")
 	fs.DurationVar(&c.hold, "hold", 10*time.Second, "conns: how long to hold the connections open")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 10*time.Second, "heart-beat interval offered both ways (conns; other scenarios use 0,0 unless given)")
@@ -111,7 +115,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.pid, "pid", 0, "broker process id: report its CPU time over the window and its RSS")
 	fs.StringVar(&c.jsonPath, "json", "", `also write the result as JSON to this file ("-" for stdout)`)
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "permit a target that is not on this machine")
-	fs.DurationVar(&c.timeout, "timeout", 0, "hard bound for the whole run (default warmup+duration+60s; conns: hold+60s)")
+	fs.DurationVar(&c.timeout, "timeout", 0, "hard bound for the whole run (default warmup+duration+60s; conns: hold+60s; drain: 60s+10ms per message)")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line on stderr")
 	fs.StringVar(&c.label, "label", "", "free text copied into the report, e.g. the broker's name")
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "after publishing stops, give up waiting for deliveries after this long without one")
@@ -137,6 +141,14 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.scenario != "conns" && !set["heartbeat"] {
 		c.heartbeat = 0
+	}
+	// The drain's defaults are the case it was made for: one careful
+	// consumer with a small prefetch window.
+	if c.scenario == "drain" && !set["consumers"] {
+		c.consumers = 1
+	}
+	if c.scenario == "drain" && !set["prefetch"] {
+		c.prefetch = 64
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -177,6 +189,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 			if c.connectRate > 0 {
 				c.timeout += time.Duration(float64(c.conns) / c.connectRate * float64(time.Second))
 			}
+		} else if c.scenario == "drain" {
+			// Room for a broker that takes one disk flush per ACK.
+			c.timeout = 60*time.Second + time.Duration(c.messages)*10*time.Millisecond
 		} else {
 			c.timeout = c.warmup + c.duration + 60*time.Second
 		}
@@ -186,7 +201,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 
 func (c *config) validate() error {
 	switch c.scenario {
-	case "fanout", "queue", "persistent", "conns":
+	case "fanout", "queue", "persistent", "drain", "conns":
 	case "":
 		return usagef("-scenario is required (%s)", strings.Join(scenarios, ", "))
 	default:
@@ -199,6 +214,7 @@ func (c *config) validate() error {
 		{"publishers", c.publishers}, {"subscribers", c.subscribers},
 		{"producers", c.producers}, {"consumers", c.consumers},
 		{"window", c.window}, {"conns", c.conns}, {"dial-parallel", c.dialParallel},
+		{"messages", c.messages},
 	}
 	for _, p := range positive {
 		if p.v < 1 {
@@ -207,6 +223,9 @@ func (c *config) validate() error {
 	}
 	if c.publishers > maxPublishers || c.producers > maxPublishers {
 		return usagef("at most %d publishers or producers", maxPublishers)
+	}
+	if c.messages > maxSeq {
+		return usagef("-messages: at most %d", maxSeq)
 	}
 	if c.size < stampLen {
 		return usagef("-size %d is too small: the body starts with a %d-byte stamp", c.size, stampLen)

@@ -43,6 +43,19 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("heartbeat %v timeout %v", c.heartbeat, c.timeout)
 			}
 		}},
+		{"drain defaults to one consumer, prefetch 64", []string{"-scenario", "drain"}, func(t *testing.T, c *config) {
+			if c.consumers != 1 || c.prefetch != 64 || c.messages != 20000 || !c.ackReceipts {
+				t.Errorf("consumers %d prefetch %d messages %d ack receipts %v", c.consumers, c.prefetch, c.messages, c.ackReceipts)
+			}
+			if c.timeout != 60*time.Second+200*time.Second {
+				t.Errorf("timeout %v", c.timeout)
+			}
+		}},
+		{"drain as given", []string{"-scenario", "drain", "-consumers", "3", "-prefetch", "0", "-ack-receipts=false"}, func(t *testing.T, c *config) {
+			if c.consumers != 3 || c.prefetch != 0 || c.ackReceipts {
+				t.Errorf("consumers %d prefetch %d ack receipts %v", c.consumers, c.prefetch, c.ackReceipts)
+			}
+		}},
 		{"heart-beat given", []string{"-scenario", "queue", "-heartbeat", "2s"}, func(t *testing.T, c *config) {
 			if c.heartbeat != 2*time.Second {
 				t.Errorf("heartbeat %v", c.heartbeat)
@@ -89,6 +102,7 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"no subscribers", []string{"-scenario", "fanout", "-subscribers", "0"}, "-subscribers must be at least 1"},
 		{"negative rate", []string{"-scenario", "fanout", "-rate", "-1"}, "negative"},
 		{"zero duration", []string{"-scenario", "fanout", "-duration", "0s"}, "-duration"},
+		{"no messages", []string{"-scenario", "drain", "-messages", "0"}, "-messages"},
 		{"zero window", []string{"-scenario", "persistent", "-window", "0"}, "-window"},
 		{"too many publishers", []string{"-scenario", "fanout", "-publishers", "70000"}, "at most"},
 		{"bad scheme", []string{"-scenario", "fanout", "-url", "http://127.0.0.1:8080/ws"}, "not supported"},

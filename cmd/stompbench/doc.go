@@ -5,7 +5,7 @@
 //
 // Usage:
 //
-//	stompbench -scenario fanout|queue|persistent|conns -url URL [flags]
+//	stompbench -scenario fanout|queue|persistent|drain|conns -url URL [flags]
 //
 // The URL is ws://HOST:PORT/PATH (the v12.stomp, v11.stomp and v10.stomp
 // subprotocols are offered) or tcp://HOST:PORT. Only loopback targets are
@@ -25,6 +25,18 @@
 //     at most -window unreceipted per producer. Headline: receipted sends
 //     per second; the latency is send→RECEIPT, and lost counts receipted
 //     messages that were never delivered.
+//   - drain: how fast a consumer empties a persistent queue that is
+//     already full. -producers put -messages persistent:true messages in
+//     it (20,000 by default, each SEND receipted, at most -window in
+//     flight), then -consumers (default 1) subscribe with
+//     ack:client-individual and prefetch -prefetch (default 64) and ACK
+//     every message, each ACK asking for a RECEIPT without waiting for the
+//     previous one's, as a consumer that wants to know its acknowledgements
+//     are safe and still wants throughput does. Headline: messages drained
+//     per second, from the first SUBSCRIBE to the last ACK's RECEIPT; the
+//     latency is ACK→RECEIPT, and every ACK must get exactly one.
+//     -ack-receipts=false sends plain ACKs and stops the clock at the last
+//     MESSAGE instead. -rate, -warmup and -duration do not apply.
 //   - conns: opens -conns idle connections (heart-beat -heartbeat both
 //     ways, one goroutine sending every connection's heart-beats), holds
 //     them for -hold, then checks each one still answers a DISCONNECT
@@ -38,7 +50,8 @@
 // Every body starts with a stamp naming the run, the publisher, a
 // sequence number and the send time, so the tool measures end-to-end
 // latency on its own monotonic clock and counts lost and duplicated
-// messages per publisher. Publishing runs for -warmup and then -duration;
+// messages per publisher. Publishing (except in drain) runs for -warmup
+// and then -duration;
 // rates and latency percentiles cover the -duration window only, lost and
 // duplicated the whole run, after a drain that waits for the last messages
 // (up to -drain without progress). -rate paces the publishers at a fixed

@@ -144,6 +144,45 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// The drain fills a queue, then one consumer empties it with a RECEIPT
+// asked for every ACK (or none).
+func TestDrain(t *testing.T) {
+	brk := startBroker(t)
+	for _, tr := range []string{"ws", "tcp"} {
+		for _, receipts := range []bool{true, false} {
+			t.Run(tr+"/ack-receipts="+strconv.FormatBool(receipts), func(t *testing.T) {
+				t.Parallel()
+				url := brk.ws
+				if tr == "tcp" {
+					url = brk.tcp
+				}
+				code, r, out := runTool(t, "-scenario", "drain", "-url", url, "-messages", "1500", "-producers", "2",
+					"-ack-receipts="+strconv.FormatBool(receipts), "-drain", "3s", "-timeout", "30s")
+				d := r.Drain
+				if code != 0 || d == nil || r.Lost != 0 || r.Duplicated != 0 || r.Errors != 0 {
+					t.Fatalf("exit %d, drain %+v, lost %d, duplicated %d, errors %d\n%s", code, d, r.Lost, r.Duplicated, r.Errors, out)
+				}
+				if r.Consumers != 1 || d.Prefetch != 64 || d.AckReceipts != receipts {
+					t.Errorf("consumers %d, drain %+v", r.Consumers, d)
+				}
+				if r.Published != 1500 || r.Receipted != 1500 || r.Consumed != 1500 || d.Drained != 1500 {
+					t.Errorf("published %d, receipted %d, consumed %d, drained %d", r.Published, r.Receipted, r.Consumed, d.Drained)
+				}
+				if d.DrainS <= 0 || d.DrainedPerS <= 0 || r.RatePerS != d.DrainedPerS || r.BrokerCPUS == nil {
+					t.Errorf("drain %+v, headline %v, broker cpu %v", d, r.RatePerS, r.BrokerCPUS)
+				}
+				if receipts {
+					if d.AckReceipted != 1500 || r.LatencyUS == nil || r.LatencyUS.Count != 1500 {
+						t.Errorf("ACK receipts %d, latency %+v", d.AckReceipted, r.LatencyUS)
+					}
+				} else if d.AckReceipted != 0 || r.LatencyUS != nil {
+					t.Errorf("ACK receipts %d, latency %+v without -ack-receipts", d.AckReceipted, r.LatencyUS)
+				}
+			})
+		}
+	}
+}
+
 func TestConns(t *testing.T) {
 	brk := startBroker(t)
 	for _, url := range []string{brk.ws, brk.tcp} {

@@ -97,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runQueue(ctx, b, res, false)
 	case "persistent":
 		err = runQueue(ctx, b, res, true)
+	case "drain":
+		err = runDrain(ctx, b, res)
 	case "conns":
 		err = runConns(ctx, b, res)
 	}

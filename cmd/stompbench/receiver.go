@@ -23,6 +23,18 @@ type receiver struct {
 	hist     histogram
 	foreign  int64 // MESSAGEs without this run's stamp
 	ackBuf   []byte
+	lastMsg  int64 // clock() when the last MESSAGE arrived
+
+	// With ackReceipts every ACK asks for a RECEIPT whose id is the ACK's
+	// number and send time in hex, like a persistent SEND's, so the
+	// RECEIPT alone gives the latency. The next ACK never waits for it.
+	ackReceipts bool
+	ackSeq      uint64       // ACKs sent with a receipt
+	acked       seqSet       // ACK numbers receipted
+	ackRcpt     atomic.Int64 // for the drain's progress and end
+	ackHist     histogram    // ACK→RECEIPT
+	lastRcpt    int64        // clock() when the last ACK's RECEIPT arrived
+	subAt       int64        // clock() when the SUBSCRIBE went out
 
 	subscribed chan struct{}
 	done       <-chan struct{} // the connection's; set by subscribe
@@ -30,10 +42,11 @@ type receiver struct {
 
 func newReceiver(b *bench, publishers int, ack bool) *receiver {
 	return &receiver{
-		b:          b,
-		ack:        ack,
-		seen:       make([]seqSet, publishers),
-		subscribed: make(chan struct{}),
+		b:           b,
+		ack:         ack,
+		ackReceipts: ack && b.cfg.scenario == "drain" && b.cfg.ackReceipts,
+		seen:        make([]seqSet, publishers),
+		subscribed:  make(chan struct{}),
 	}
 }
 
@@ -50,6 +63,7 @@ const subscribeReceipt = "stompbench-subscribed"
 // subscribe sends the SUBSCRIBE, asking for a receipt.
 func (r *receiver) subscribe(c *conn) error {
 	r.done = c.done
+	r.subAt = clock()
 	f := stomp.New(stomp.SUBSCRIBE, "id", "0", "destination", r.b.dest)
 	if r.ack {
 		mode := "client-individual"
@@ -72,9 +86,9 @@ func (r *receiver) subscribe(c *conn) error {
 	return c.send(stomp.Encode(f, c.version))
 }
 
-func (r *receiver) onReceipt(id string, _ int64) {
+func (r *receiver) onReceipt(id string, now int64) {
 	if id != subscribeReceipt {
-		r.b.errorf("RECEIPT for an unknown receipt id %q", id)
+		r.onAckReceipt(id, now)
 		return
 	}
 	select {
@@ -84,8 +98,32 @@ func (r *receiver) onReceipt(id string, _ int64) {
 	}
 }
 
+// onAckReceipt counts the RECEIPT of one ACK.
+func (r *receiver) onAckReceipt(id string, now int64) {
+	var seq, sent uint64
+	ok := r.ackReceipts && len(id) == rcptLen
+	if ok {
+		var ok1, ok2 bool
+		seq, ok1 = parseHex(id[:rcptSeqLen])
+		sent, ok2 = parseHex(id[rcptSeqLen:])
+		ok = ok1 && ok2 && seq < r.ackSeq
+	}
+	if !ok {
+		r.b.errorf("RECEIPT for an unknown receipt id %q", id)
+		return
+	}
+	if !r.acked.add(seq) {
+		r.b.errorf("a second RECEIPT for ACK %q", id)
+		return
+	}
+	r.ackHist.record(now - int64(sent))
+	r.lastRcpt = now
+	r.ackRcpt.Add(1)
+}
+
 // onMessage runs on the reader goroutine for each MESSAGE.
 func (r *receiver) onMessage(c *conn, f *stomp.Frame, now int64) {
+	r.lastMsg = now
 	if r.ack {
 		r.sendAck(c, f)
 	}
@@ -114,6 +152,15 @@ func (r *receiver) sendAck(c *conn, f *stomp.Frame) {
 		if v >= stomp.V11 {
 			b = stomp.AppendHeader(b, "subscription", f.Value("subscription"), v)
 		}
+	}
+	if r.ackReceipts {
+		b = append(b, "receipt:"...)
+		n := len(b)
+		b = append(b, make([]byte, rcptLen)...)
+		putHex(b[n:n+rcptSeqLen], r.ackSeq)
+		putHex(b[n+rcptSeqLen:], uint64(clock()))
+		b = append(b, '\n')
+		r.ackSeq++
 	}
 	b = append(b, '\n', 0)
 	r.ackBuf = b

@@ -40,10 +40,12 @@ type result struct {
 	ConsumedPerS  float64 `json:"consumed_per_s"`
 	ReceiptedPerS float64 `json:"receipted_per_s"`
 	// RatePerS is the scenario's headline: delivered/s (fanout),
-	// consumed/s (queue), receipted/s (persistent), connections/s (conns).
+	// consumed/s (queue), receipted/s (persistent), drained/s (drain),
+	// connections/s (conns).
 	RatePerS float64 `json:"rate_per_s"`
 	// LatencyUS is send→delivery, except in persistent, where it is
-	// send→RECEIPT and ConsumeLatencyUS is send→delivery, and in conns,
+	// send→RECEIPT and ConsumeLatencyUS is send→delivery, in drain, where
+	// it is ACK→RECEIPT (absent with -ack-receipts=false), and in conns,
 	// where it is from dialling to CONNECTED (handshakes included).
 	LatencyUS        *latency `json:"latency_us"`
 	ConsumeLatencyUS *latency `json:"consume_latency_us,omitempty"`
@@ -60,6 +62,7 @@ type result struct {
 	BrokerCores  *float64     `json:"broker_cores"`
 	BrokerRSSKiB *int64       `json:"broker_rss_kib"`
 	Conns        *connsResult `json:"conns"`
+	Drain        *drainResult `json:"drain,omitempty"`
 	ElapsedS     float64      `json:"elapsed_s"`
 	ExitStatus   int          `json:"exit_status"`
 }
@@ -181,6 +184,21 @@ func (r *result) writeText(w io.Writer) {
 			p("  receipted   %12d  %12.0f/s\n", r.Receipted, r.ReceiptedPerS)
 		}
 		p("  consumed    %12d  %12.0f/s\n", r.Consumed, r.ConsumedPerS)
+	case "drain":
+		if d := r.Drain; d != nil {
+			acks := "ACKs with receipts, pipelined"
+			if !d.AckReceipts {
+				acks = "plain ACKs"
+			}
+			p("  %d producer(s) → %d persistent messages of %d B in %s → %d consumer(s), prefetch %d, %s\n",
+				r.Producers, d.Messages, r.Size, r.Destination, r.Consumers, d.Prefetch, acks)
+			p("  filled      %12d  in %.2fs  %12.0f/s\n", r.Receipted, d.FillS, d.FillPerS)
+			end := "the last ACK's RECEIPT"
+			if !d.AckReceipts {
+				end = "the last MESSAGE"
+			}
+			p("  drained     %12d  in %.2fs  %12.0f/s  (first SUBSCRIBE to %s)\n", d.Drained, d.DrainS, d.DrainedPerS, end)
+		}
 	case "conns":
 		if c := r.Conns; c != nil {
 			p("  %d connection(s) requested, heart-beat %dms, held %gs", c.Requested, c.HeartbeatMS, c.HoldS)
@@ -208,6 +226,8 @@ func (r *result) writeText(w io.Writer) {
 		switch r.Scenario {
 		case "persistent":
 			name = "receipt"
+		case "drain":
+			name = "ack rcpt"
 		case "conns":
 			name = "connect"
 		}
