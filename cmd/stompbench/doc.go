@@ -17,7 +17,8 @@
 //     each SUBSCRIBE confirmed by a receipt, or given -settle with
 //     -subscribe-receipt=false for a broker that sends none), then
 //     -publishers connections send to it. Headline: messages delivered
-//     per second, summed over subscribers.
+//     per second, summed over subscribers; the latency percentiles (p50,
+//     p90, p99, p99.9, max) are those of every subscriber's copy.
 //   - queue: -producers send to one queue, -consumers take from it with
 //     ack:client-individual (prefetch-count and activemq.prefetchSize set
 //     from -prefetch) and ACK every message. Headline: consumed per second.

@@ -132,8 +132,11 @@ func TestScenarios(t *testing.T) {
 				if code != 0 || r.Lost != 0 || r.Duplicated != 0 || r.Errors != 0 {
 					t.Errorf("exit %d, lost %d, duplicated %d, errors %d\n%s", code, r.Lost, r.Duplicated, r.Errors, out)
 				}
-				if r.RatePerS <= 0 || r.LatencyUS == nil || r.LatencyUS.Count == 0 || r.LatencyUS.P50 <= 0 || r.LatencyUS.Max < r.LatencyUS.P99 {
+				if l := r.LatencyUS; r.RatePerS <= 0 || l == nil || l.Count == 0 || l.P50 <= 0 || l.P90 < l.P50 || l.P99 < l.P90 || l.P999 < l.P99 || l.Max < l.P999 {
 					t.Errorf("rate %v, latency %+v", r.RatePerS, r.LatencyUS)
+				}
+				if !strings.Contains(out, " p90 ") || !strings.Contains(out, " p99.9 ") {
+					t.Errorf("the summary lacks a percentile:\n%s", out)
 				}
 				if r.StompVersion != "1.2" || r.BrokerCPUS == nil || r.BrokerRSSKiB == nil {
 					t.Errorf("version %q, broker cpu %v, rss %v", r.StompVersion, r.BrokerCPUS, r.BrokerRSSKiB)
