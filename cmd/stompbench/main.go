@@ -99,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runQueue(ctx, b, res, true)
 	case "conns":
 		err = runConns(ctx, b, res)
+	case "crash":
+		err = runCrash(ctx, b, res)
 	}
 	stopBeats()
 	stopProgress()
