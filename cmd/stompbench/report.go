@@ -258,7 +258,7 @@ func (r *result) writeCrash(p func(string, ...any)) {
 		r.Producers, r.Destination, r.Consumers, r.Size, r.Rate, c.Backlog)
 	p("  rounds %d, SIGKILLs %d, exit after the closing SIGTERM %d\n", c.Rounds, c.Kills, c.StopExit)
 	p("  sent        %12d\n", r.Published)
-	p("  receipted   %12d  (%d in transactions receipted by their COMMIT)\n", r.Receipted, c.Transactions)
+	p("  receipted   %12d  transactions receipted by their COMMIT %d\n", r.Receipted, c.Transactions)
 	p("  delivered   %12d  repeats %d, of them without redelivered:true %d\n", r.Consumed, c.Repeats, c.UnflaggedRepeats)
 	p("  ACK/COMMIT receipts %d, deliveries after one %d, half-applied transactions %d\n",
 		c.AckReceipts, c.DeliveredAfterAck, c.HalfTransactions)
