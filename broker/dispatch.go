@@ -87,12 +87,20 @@ const markAhead = 1024
 // goroutine does it at a time; others leave the dispatching to it.
 func (q *queue) raiseMark() bool {
 	q.mu.Lock()
+	for q.emptying != nil {
+		// A mark written now could go with the queue's last records.
+		wait := q.emptying
+		q.mu.Unlock()
+		<-wait
+		q.mu.Lock()
+	}
 	if q.marking {
 		q.mu.Unlock()
 		return false
 	}
 	q.marking = true
 	target := q.maxSeq + markAhead
+	gen := q.markGen
 	q.mu.Unlock()
 	err := q.r.store.SetDispatched(q.name, target)
 	if err != nil {
@@ -101,10 +109,54 @@ func (q *queue) raiseMark() bool {
 		q.r.log.Error("recording the dispatch mark failed", "queue", q.name, "err", err)
 	}
 	q.mu.Lock()
-	q.mark = max(q.mark, target)
+	if gen == q.markGen {
+		q.mark = max(q.mark, target)
+	} // else a delete that may empty the store began meanwhile: raise again
 	q.marking = false
 	q.mu.Unlock()
 	return true
+}
+
+// beginDelete is called before the store deletes these settled messages
+// and reports whether they may be the last it holds of the queue. Then the
+// store drops the dispatch mark with them, so the queue forgets it now and
+// raises no new one until unstored: a message stored after the delete
+// must not go out under a mark the store no longer has.
+func (q *queue) beginDelete(seqs []uint64) (emptying bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.outlives(seqs) {
+		return false
+	}
+	q.forgetMark()
+	q.emptying = make(chan struct{})
+	return true
+}
+
+// outlives reports whether a stored message in memory stays in the store
+// when seqs are deleted, and with it the store's mark. Messages paged out
+// are not counted on: their count is only approximate.
+func (q *queue) outlives(seqs []uint64) bool {
+	if len(q.resident) > len(seqs) {
+		return true
+	}
+	gone := make(map[uint64]struct{}, len(seqs))
+	for _, seq := range seqs {
+		gone[seq] = struct{}{}
+	}
+	for seq := range q.resident {
+		if _, ok := gone[seq]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// forgetMark drops the mark when the store may have dropped it; a raise
+// in flight then does not count either.
+func (q *queue) forgetMark() {
+	q.mark = 0
+	q.markGen++
 }
 
 // settleMark, at a clean shutdown, brings the dispatch mark down from its

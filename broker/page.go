@@ -62,11 +62,16 @@ func (q *queue) pageIn() {
 const pageBatch = 256
 
 // unstored tells the queue that the store no longer holds these settled
-// messages: only now may a page read stop skipping them.
-func (q *queue) unstored(seqs []uint64) {
+// messages: only now may a page read stop skipping them. emptying is what
+// beginDelete said of them.
+func (q *queue) unstored(seqs []uint64, emptying bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, seq := range seqs {
 		delete(q.resident, seq)
+	}
+	if emptying {
+		close(q.emptying)
+		q.emptying = nil
 	}
 }

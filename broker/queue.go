@@ -52,6 +52,9 @@ type queue struct {
 	maxSeq        uint64 // highest sequence held in memory
 	recoveredMark uint64 // the mark found at start-up
 	dispatchedMax uint64 // highest stored sequence actually handed out
+	// The store forgets the mark with the queue's last record.
+	markGen  uint64        // bumped whenever it may have done so
+	emptying chan struct{} // while a delete that may empty the store runs; closed after
 
 	pagedBytes int64         // approximate size of the paged-out messages
 	roomFreed  chan struct{} // closed when messages leave; producers blocked on a full queue wait on it
@@ -284,6 +287,9 @@ func (q *queue) purge() int {
 		})
 		if err := q.r.store.Delete(q.name, seqs...); err != nil {
 			q.r.log.Error("purging stored messages failed", "queue", q.name, "err", err)
+		}
+		if len(q.resident) == 0 {
+			q.forgetMark() // the store may hold nothing of the queue now
 		}
 		q.paged, q.pagedMin, q.pagedBytes = 0, 0, 0
 		q.freed()

@@ -135,10 +135,11 @@ func (w *storeWriter) write(ops []storeOp) {
 		}
 	}
 	for q, seqs := range deletes {
+		emptying := q.beginDelete(seqs)
 		if err := r.store.Delete(q.name, seqs...); err != nil {
 			r.log.Error("store delete failed", "queue", q.name, "err", err)
 		}
-		q.unstored(seqs)
+		q.unstored(seqs, emptying)
 	}
 }
 

@@ -58,6 +58,18 @@ type config struct {
 	// (go-stomp's server), so subscriptions are given subSettle instead.
 	noSubReceipt bool
 	subSettle    time.Duration
+
+	// The crash scenario.
+	brokerCmd   []string // the broker command line, after --
+	brokerLog   string
+	rounds      int
+	killMin     time.Duration
+	killMax     time.Duration
+	receiptedAcks float64 // crash: share of ACKs that ask for a receipt
+	txSize      int     // SENDs, and ACKs, per transaction; 0: none
+	txRate      float64 // producer transactions/s
+	backlog     int
+	startBound  time.Duration
 }
 
 // target is where the broker listens.
@@ -77,7 +89,7 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-var scenarios = []string{"fanout", "queue", "persistent", "drain", "conns"}
+var scenarios = []string{"fanout", "queue", "persistent", "drain", "conns", "crash"}
 
 // parseConfig reads the command line. Errors are *usageError, or
 // flag.ErrHelp for -h.
@@ -86,7 +98,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("stompbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: stompbench -scenario %s -url URL [flags]\n\n", strings.Join(scenarios, "|"))
+		fmt.Fprintf(stderr, "usage: stompbench -scenario %s -url URL [flags]\n", strings.Join(scenarios[:4], "|"))
+		fmt.Fprintf(stderr, "       stompbench -scenario crash -url URL [flags] -- BROKER-COMMAND [ARGS]\n\n")
 		fs.PrintDefaults()
 	}
 	var local, versions string
@@ -125,6 +138,15 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&subReceipt, "subscribe-receipt", true, "confirm each SUBSCRIBE with a RECEIPT; false for a broker that sends none (go-stomp's server), which then gets -settle to set the subscriptions up")
 	fs.DurationVar(&c.subSettle, "settle", time.Second, "with -subscribe-receipt=false: how long to wait after the SUBSCRIBEs before publishing")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file, to see what it costs")
+	fs.IntVar(&c.rounds, "rounds", 10, "crash: how many times to SIGKILL the broker")
+	fs.DurationVar(&c.killMin, "kill-min", time.Second, "crash: shortest load before a SIGKILL")
+	fs.DurationVar(&c.killMax, "kill-max", 3*time.Second, "crash: longest load before a SIGKILL")
+	fs.Float64Var(&c.receiptedAcks, "receipted-acks", 0.25, "crash: share of ACKs that ask for a RECEIPT, 0 to 1")
+	fs.IntVar(&c.txSize, "tx-size", 4, "crash: SENDs per producer transaction and ACKs per consumer transaction; 0 for no transactions")
+	fs.Float64Var(&c.txRate, "tx-rate", 20, "crash: producer transactions/s")
+	fs.IntVar(&c.backlog, "backlog", 10000, "crash: persistent messages left waiting on DESTINATION.backlog from the first round to the end")
+	fs.DurationVar(&c.startBound, "start-bound", 10*time.Second, "crash: longest a (re)start may take, exec to CONNECTED; 0 for no bound")
+	fs.StringVar(&c.brokerLog, "broker-log", "", "crash: append the broker's output to this file")
 	fs.StringVar(&local, "local-addrs", "auto", "comma-separated source addresses to spread connections over; "+
 		`"auto" spreads conns runs against 127.x over 127.0.0.1, 127.0.0.2, … (8000 each), so a per-address connection limit is not what gets measured; "" lets the kernel choose`)
 	if err := fs.Parse(args); err != nil {
@@ -133,7 +155,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 		return nil, &usageError{err.Error()}
 	}
-	if fs.NArg() > 0 {
+	if c.scenario == "crash" {
+		c.brokerCmd = fs.Args()
+	} else if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
 	c.noSubReceipt = !subReceipt
@@ -149,6 +173,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.scenario == "drain" && !set["prefetch"] {
 		c.prefetch = 64
+	}
+	if c.scenario == "crash" {
+		c.crashDefaults(set)
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -192,6 +219,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		} else if c.scenario == "drain" {
 			// Room for a broker that takes one disk flush per ACK.
 			c.timeout = 60*time.Second + time.Duration(c.messages)*10*time.Millisecond
+		} else if c.scenario == "crash" {
+			c.timeout = time.Duration(c.rounds)*(c.killMax+c.startBound+time.Minute) + 10*time.Minute
 		} else {
 			c.timeout = c.warmup + c.duration + 60*time.Second
 		}
@@ -199,9 +228,35 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	return c, nil
 }
 
+// crashDefaults gives the crash scenario the load of a persistent work
+// queue where the other scenarios' defaults were not overridden: two
+// producers at 2,000 receipted SENDs/s each, at most 32 unreceipted, and
+// two consumers with a prefetch of 64.
+func (c *config) crashDefaults(set map[string]bool) {
+	defaults := []struct {
+		name string
+		set  func()
+	}{
+		{"producers", func() { c.producers = 2 }},
+		{"consumers", func() { c.consumers = 2 }},
+		{"rate", func() { c.rate = 4000 }},
+		{"window", func() { c.window = 32 }},
+		{"prefetch", func() { c.prefetch = 64 }},
+	}
+	for _, d := range defaults {
+		if !set[d.name] {
+			d.set()
+		}
+	}
+}
+
 func (c *config) validate() error {
 	switch c.scenario {
 	case "fanout", "queue", "persistent", "drain", "conns":
+	case "crash":
+		if err := c.validateCrash(); err != nil {
+			return err
+		}
 	case "":
 		return usagef("-scenario is required (%s)", strings.Join(scenarios, ", "))
 	default:
@@ -221,7 +276,7 @@ func (c *config) validate() error {
 			return usagef("-%s must be at least 1, not %d", p.name, p.v)
 		}
 	}
-	if c.publishers > maxPublishers || c.producers > maxPublishers {
+	if c.publishers > maxPublishers || c.producers+2 > maxPublishers {
 		return usagef("at most %d publishers or producers", maxPublishers)
 	}
 	if c.messages > maxSeq {
@@ -312,6 +367,24 @@ func checkLoopback(host string) error {
 		if !ip.IsLoopback() {
 			return usagef("refusing to load %s (%s): it is not a loopback address; pass -allow-remote to target another machine", host, ip)
 		}
+	}
+	return nil
+}
+
+func (c *config) validateCrash() error {
+	switch {
+	case len(c.brokerCmd) == 0:
+		return usagef("-scenario crash needs the broker's command line after --, e.g. -- ./broker --data ./soak")
+	case c.rounds < 1:
+		return usagef("-rounds must be at least 1, not %d", c.rounds)
+	case c.killMin <= 0 || c.killMax < c.killMin:
+		return usagef("-kill-min must be positive and -kill-max at least -kill-min")
+	case c.receiptedAcks < 0 || c.receiptedAcks > 1:
+		return usagef("-receipted-acks is a share, from 0 to 1, not %g", c.receiptedAcks)
+	case c.txSize < 0 || c.txRate < 0 || c.backlog < 0 || c.startBound < 0:
+		return usagef("-tx-size, -tx-rate, -backlog and -start-bound cannot be negative")
+	case c.txSize > c.prefetch && c.prefetch > 0:
+		return usagef("-tx-size %d is over -prefetch %d: a consumer could never fill a transaction", c.txSize, c.prefetch)
 	}
 	return nil
 }

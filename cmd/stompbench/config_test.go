@@ -71,6 +71,21 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("addr = %q", c.target.addr)
 			}
 		}},
+		{"crash", []string{"-scenario", "crash", "-rounds", "100", "-prefetch", "128", "--", "./broker", "--data", "d"}, func(t *testing.T, c *config) {
+			if strings.Join(c.brokerCmd, " ") != "./broker --data d" {
+				t.Errorf("broker command %q", c.brokerCmd)
+			}
+			// The work queue load, except what was given.
+			if c.producers != 2 || c.consumers != 2 || c.rate != 4000 || c.window != 32 || c.prefetch != 128 {
+				t.Errorf("load = %+v", c)
+			}
+			if c.rounds != 100 || c.receiptedAcks != 0.25 || c.txSize != 4 || c.startBound != 10*time.Second {
+				t.Errorf("crash settings = %+v", c)
+			}
+			if c.timeout < 100*(c.killMax+time.Minute) {
+				t.Errorf("timeout %v is short for 100 rounds", c.timeout)
+			}
+		}},
 		{"local addresses", []string{"-scenario", "conns", "-local-addrs", "127.0.0.2, 127.0.0.3"}, func(t *testing.T, c *config) {
 			if len(c.localAddrs) != 2 || c.localAuto {
 				t.Errorf("local = %v auto %v", c.localAddrs, c.localAuto)
@@ -113,6 +128,10 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"unspecified address", []string{"-scenario", "queue", "-url", "tcp://0.0.0.0:61613"}, "not a loopback address"},
 		{"bad version", []string{"-scenario", "queue", "-accept-version", "1.2,2.0"}, "-accept-version"},
 		{"bad local address", []string{"-scenario", "conns", "-local-addrs", "nope"}, "-local-addrs"},
+		{"crash without a broker", []string{"-scenario", "crash"}, "command line after --"},
+		{"crash share", []string{"-scenario", "crash", "-receipted-acks", "1.5", "--", "b"}, "-receipted-acks"},
+		{"crash kill times", []string{"-scenario", "crash", "-kill-min", "2s", "-kill-max", "1s", "--", "b"}, "-kill-max"},
+		{"crash transaction over prefetch", []string{"-scenario", "crash", "-tx-size", "100", "--", "b"}, "-prefetch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

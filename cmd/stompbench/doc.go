@@ -6,6 +6,7 @@
 // Usage:
 //
 //	stompbench -scenario fanout|queue|persistent|drain|conns -url URL [flags]
+//	stompbench -scenario crash -url URL [flags] -- BROKER-COMMAND [ARGS]
 //
 // The URL is ws://HOST:PORT/PATH (the v12.stomp, v11.stomp and v10.stomp
 // subprotocols are offered) or tcp://HOST:PORT. Only loopback targets are
@@ -47,6 +48,27 @@
 //     Against a 127.x address, more than 8000 connections are spread over
 //     127.0.0.1, 127.0.0.2, … (-local-addrs), so a broker's per-address
 //     connection limit is not what gets measured.
+//   - crash: a soak of a broker's durability promises. The tool runs the
+//     broker itself, as the command after --, which must listen where -url
+//     points and keep its data directory across runs. -rounds times it
+//     starts the broker, waits for a CONNECT to be answered (within
+//     -start-bound), loads it and SIGKILLs it after a random
+//     -kill-min..-kill-max. The load: -producers sending persistent:true
+//     with a receipt each at -rate in all, at most -window unreceipted;
+//     -consumers with client-individual and -prefetch, a share
+//     -receipted-acks of their ACKs asking for a RECEIPT; a producer of
+//     transactions of -tx-size SENDs (-tx-rate per second, each COMMIT
+//     receipted) and a consumer that ACKs in transactions of -tx-size. The
+//     first round leaves -backlog messages on DESTINATION.backlog, read
+//     only at the end, so every restart is on a data directory that holds
+//     them. Each restart first delivers every message receipted before it;
+//     after the last round the broker is started once more, both queues
+//     are drained and it is stopped with SIGTERM, which must exit 0.
+//     Checked throughout: nothing receipted is lost, nothing is delivered
+//     after its ACK's (or COMMIT's) RECEIPT, every repeat delivery carries
+//     redelivered:true and no transaction is delivered in part. Unless
+//     given, the load is 2 producers at 4,000 msgs/s in all, -window 32,
+//     2 consumers with -prefetch 64.
 //
 // Every body starts with a stamp naming the run, the publisher, a
 // sequence number and the send time, so the tool measures end-to-end
@@ -65,7 +87,8 @@
 // and -json FILE writes the full result as JSON ("-" for stdout, the
 // summary then going to stderr).
 //
-// Exit status: 0 when every message arrived exactly once; 1 when one was
-// lost or duplicated, a connection failed, an ERROR frame arrived or the
-// run hit -timeout; 2 for a usage error.
+// Exit status: 0 when every message arrived exactly once (crash: when
+// every promise held); 1 when one was lost or duplicated (crash: a promise
+// broken), a connection failed, an ERROR frame arrived or the run hit
+// -timeout; 2 for a usage error.
 package main

@@ -101,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDrain(ctx, b, res)
 	case "conns":
 		err = runConns(ctx, b, res)
+	case "crash":
+		err = runCrash(ctx, b, res)
 	}
 	stopBeats()
 	stopProgress()

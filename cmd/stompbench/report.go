@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -63,6 +64,7 @@ type result struct {
 	BrokerRSSKiB *int64       `json:"broker_rss_kib"`
 	Conns        *connsResult `json:"conns"`
 	Drain        *drainResult `json:"drain,omitempty"`
+	Crash        *crashResult `json:"crash,omitempty"`
 	ElapsedS     float64      `json:"elapsed_s"`
 	ExitStatus   int          `json:"exit_status"`
 }
@@ -199,6 +201,8 @@ func (r *result) writeText(w io.Writer) {
 			}
 			p("  drained     %12d  in %.2fs  %12.0f/s  (first SUBSCRIBE to %s)\n", d.Drained, d.DrainS, d.DrainedPerS, end)
 		}
+	case "crash":
+		r.writeCrash(p)
 	case "conns":
 		if c := r.Conns; c != nil {
 			p("  %d connection(s) requested, heart-beat %dms, held %gs", c.Requested, c.HeartbeatMS, c.HoldS)
@@ -245,19 +249,47 @@ func (r *result) writeText(w io.Writer) {
 	} else {
 		p("  errors %d\n", r.Errors)
 	}
-	p("  CPU         tool %.2fs (%.2f cores)", r.ToolCPUS, r.ToolCores)
-	if r.BrokerCPUS != nil {
-		p("  broker %.2fs (%.2f cores)", *r.BrokerCPUS, *r.BrokerCores)
+	if r.Scenario != "crash" {
+		p("  CPU         tool %.2fs (%.2f cores)", r.ToolCPUS, r.ToolCores)
+		if r.BrokerCPUS != nil {
+			p("  broker %.2fs (%.2f cores)", *r.BrokerCPUS, *r.BrokerCores)
+		}
+		p("\n")
 	}
-	p("\n")
 	if r.BrokerRSSKiB != nil && r.Scenario != "conns" {
 		p("  broker RSS  %d KiB\n", *r.BrokerRSSKiB)
 	}
 	if r.TimedOut {
 		p("  TIMED OUT: the figures are partial\n")
 	}
-	p("  headline    %.0f/s\n", r.RatePerS)
+	if r.Scenario != "crash" {
+		p("  headline    %.0f/s\n", r.RatePerS)
+	}
 	io.WriteString(w, b.String())
+}
+
+// writeCrash prints the crash scenario's figures.
+func (r *result) writeCrash(p func(string, ...any)) {
+	c := r.Crash
+	if c == nil {
+		return
+	}
+	p("  %d producer(s) → %s → %d consumer(s), %d B, rate %g msg/s; backlog %d\n",
+		r.Producers, r.Destination, r.Consumers, r.Size, r.Rate, c.Backlog)
+	p("  rounds %d, SIGKILLs %d, exit after the closing SIGTERM %d\n", c.Rounds, c.Kills, c.StopExit)
+	p("  sent        %12d\n", r.Published)
+	p("  receipted   %12d  transactions receipted by their COMMIT %d\n", r.Receipted, c.Transactions)
+	p("  delivered   %12d  repeats %d, of them without redelivered:true %d\n", r.Consumed, c.Repeats, c.UnflaggedRepeats)
+	p("  ACK/COMMIT receipts %d, deliveries after one %d, half-applied transactions %d\n",
+		c.AckReceipts, c.DeliveredAfterAck, c.HalfTransactions)
+	if n := len(c.StartMS); n > 0 {
+		sorted := slices.Sorted(slices.Values(c.StartMS))
+		p("  start ms    p50 %.0f  max %.0f  over %d starts", sorted[n/2], sorted[n-1], n)
+		if c.StartBoundMS > 0 {
+			p(" (bound %.0f)", c.StartBoundMS)
+		}
+		p("\n")
+	}
 }
 
 // writeJSON writes the result to path, or to stdout for "-".
