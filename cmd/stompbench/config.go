@@ -60,16 +60,16 @@ type config struct {
 	subSettle    time.Duration
 
 	// The crash scenario.
-	brokerCmd   []string // the broker command line, after --
-	brokerLog   string
-	rounds      int
-	killMin     time.Duration
-	killMax     time.Duration
+	brokerCmd     []string // the broker command line, after --
+	brokerLog     string
+	rounds        int
+	killMin       time.Duration
+	killMax       time.Duration
 	receiptedAcks float64 // crash: share of ACKs that ask for a receipt
-	txSize      int     // SENDs, and ACKs, per transaction; 0: none
-	txRate      float64 // producer transactions/s
-	backlog     int
-	startBound  time.Duration
+	txSize        int     // SENDs, and ACKs, per transaction; 0: none
+	txRate        float64 // producer transactions/s
+	backlog       int
+	startBound    time.Duration
 }
 
 // target is where the broker listens.
