@@ -24,7 +24,7 @@ type outbox struct {
 	closing bool // no more pushes; the write loop ends once flushed
 	running bool // a write loop is running
 	waiting bool // it waits on notify for work before it stops
-	waiters map[*queue]struct{}
+	waiters waitingQueues
 	start   func()        // starts a write loop
 	notify  chan struct{} // capacity 1: wakes the waiting write loop
 	drained chan struct{} // closed when bytes fall to max/relievedPart
@@ -165,10 +165,7 @@ func (o *outbox) hasRoom(q *queue) bool {
 	if o.bytes < o.max {
 		return true
 	}
-	if o.waiters == nil {
-		o.waiters = make(map[*queue]struct{})
-	}
-	o.waiters[q] = struct{}{}
+	o.waiters.add(q)
 	return false
 }
 
@@ -281,15 +278,10 @@ func (o *outbox) written(batch []Outbound) []*queue {
 	if o.bytes <= o.max/relievedPart {
 		o.wakeDrainedLocked()
 	}
-	if len(o.waiters) == 0 || o.bytes >= o.max {
+	if o.bytes >= o.max {
 		return nil
 	}
-	qs := make([]*queue, 0, len(o.waiters))
-	for q := range o.waiters {
-		qs = append(qs, q)
-	}
-	clear(o.waiters)
-	return qs
+	return o.waiters.take()
 }
 
 // maxSpareFrames bounds the batch slice kept for reuse.

@@ -12,7 +12,32 @@ type window struct {
 	mu      sync.Mutex
 	bytes   int64
 	max     int64
-	waiters map[*queue]struct{}
+	waiters waitingQueues
+}
+
+// waitingQueues are queues whose dispatch stopped at a full outbox or
+// window, to be dispatched again once it has room. Guarded by its
+// owner's lock.
+type waitingQueues map[*queue]struct{}
+
+func (w *waitingQueues) add(q *queue) {
+	if *w == nil {
+		*w = make(waitingQueues)
+	}
+	(*w)[q] = struct{}{}
+}
+
+// take empties the set and returns what it held.
+func (w waitingQueues) take() []*queue {
+	if len(w) == 0 {
+		return nil
+	}
+	qs := make([]*queue, 0, len(w))
+	for q := range w {
+		qs = append(qs, q)
+	}
+	clear(w)
+	return qs
 }
 
 // hasRoom reports whether the window can take another message; when it
@@ -24,10 +49,7 @@ func (w *window) hasRoom(q *queue) bool {
 		return true
 	}
 	if q != nil {
-		if w.waiters == nil {
-			w.waiters = make(map[*queue]struct{})
-		}
-		w.waiters[q] = struct{}{}
+		w.waiters.add(q)
 	}
 	return false
 }
@@ -48,15 +70,10 @@ func (w *window) release(n int) []*queue {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.bytes -= int64(n)
-	if len(w.waiters) == 0 || w.bytes >= w.max {
+	if w.bytes >= w.max {
 		return nil
 	}
-	qs := make([]*queue, 0, len(w.waiters))
-	for q := range w.waiters {
-		qs = append(qs, q)
-	}
-	clear(w.waiters)
-	return qs
+	return w.waiters.take()
 }
 
 // sizeOf adds up the sizes of deliveries' messages.
