@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,7 +82,16 @@ func (q *queue) forgetIfIdle(idleSince int64) bool {
 }
 
 // used records activity on the queue.
-func (q *queue) used() { q.lastUsed.Store(time.Now().UnixNano()) }
+func (q *queue) used() { q.r.touch(&q.lastUsed, time.Now().UnixNano()) }
+
+// touch records activity at now (unix ns) in last. Publishers share the
+// word, so it is written only when the sweep could tell the difference:
+// once per eighth of the idle period.
+func (r *local) touch(last *atomic.Int64, now int64) {
+	if now-last.Load() >= int64(r.opts.IdleDestinationTTL)/8 {
+		last.Store(now)
+	}
+}
 
 // sweep drops topics with no exact subscription, unused since idleSince.
 func (x *topicIndex) sweep(idleSince int64) {

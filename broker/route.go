@@ -59,7 +59,7 @@ func (r *local) route(ms []*message) (*plan, error) {
 		m.reset()
 		rt.fanout = true
 		if rt.topic = r.topics.match(msg.destination, &m); rt.topic != nil {
-			rt.topic.lastUsed.Store(p.now * int64(time.Millisecond))
+			r.touch(&rt.topic.lastUsed, p.now*int64(time.Millisecond))
 		}
 		if rt.expired = msg.expired(p.now); rt.expired {
 			continue
