@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,11 @@ func TestMemoryAlarm(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("the publisher finished during the alarm: %v", err)
 	default:
+	}
+	if resp, err := http.Get(p.HTTPURL + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the alarm: %v %v, want 503", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	cons := goConnect(t, p, tcpTransport)
