@@ -68,7 +68,7 @@ func TestSockJSSendBounds(t *testing.T) {
 	t.Parallel()
 	srv := newChanServer()
 	defer close(srv.release)
-	base := startSockJS(t, srv, SockJSOptions{MaxSendBytes: 800, MaxPendingBytesPerIP: 1000, ReadTimeout: 300 * time.Millisecond, DisconnectDelay: 2 * time.Second})
+	base := startSockJS(t, srv, SockJSOptions{MaxSendBytes: 800, MaxPendingBytesPerIP: 1000, ReadTimeout: 2 * time.Second, DisconnectDelay: 4 * time.Second})
 	a, b := newSJClient(t, base), newSJClient(t, base)
 	a.poll()
 	ta := srv.next(t)
@@ -76,6 +76,9 @@ func TestSockJSSendBounds(t *testing.T) {
 	tb := srv.next(t)
 
 	_, slow := stalledSend(t, base, strings.TrimPrefix(a.base, base)+"/xhr_send", 700, 10)
+	// The stalled send must hold its share before the second one asks:
+	// two connections' requests are served in no set order.
+	time.Sleep(200 * time.Millisecond)
 	_, over := stalledSend(t, base, strings.TrimPrefix(b.base, base)+"/xhr_send", 700, 700)
 	expectStatus(t, "a send past the address's share", over, http.StatusServiceUnavailable)
 	if _, err := tb.Read(make([]byte, 10)); err == nil {
