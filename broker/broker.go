@@ -119,21 +119,39 @@ func (b *Broker) admitConn(c *conn, ip string) (refuse string) {
 func (b *Broker) claimClientID(id string, s *session) bool {
 	key := s.owner() + "\x00" + id
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if other, ok := b.clientIDs[key]; ok && other != s {
+		b.mu.Unlock()
 		return false
 	}
 	b.clientIDs[key] = s
+	b.mu.Unlock()
+	if cl := b.opts.Cluster; cl != nil {
+		// At most one connection in the whole cluster holds the id.
+		ok, err := cl.ClaimClientID(key)
+		if err != nil {
+			b.log.Warn("claiming a client-id in the cluster failed", "err", err)
+		}
+		if !ok {
+			b.mu.Lock()
+			delete(b.clientIDs, key)
+			b.mu.Unlock()
+			return false
+		}
+	}
 	return true
 }
 
 func (b *Broker) releaseClientID(id string, s *session) {
 	key := s.owner() + "\x00" + id
 	b.mu.Lock()
-	if b.clientIDs[key] == s {
+	mine := b.clientIDs[key] == s
+	if mine {
 		delete(b.clientIDs, key)
 	}
 	b.mu.Unlock()
+	if cl := b.opts.Cluster; mine && cl != nil {
+		cl.ReleaseClientID(key)
+	}
 }
 
 // allConns returns the connections at one moment.

@@ -72,3 +72,9 @@ func parseDestination(dest string, subscribe bool) (destKind, error) {
 func destinationError(dest string, err error) error {
 	return errors.New(err.Error() + ": " + strconv.Quote(dest))
 }
+
+// isTemp tells a subscription to a temporary queue: by its /temp-queue/
+// name, or by the name the broker gave it.
+func (sub *subscription) isTemp() bool {
+	return sub.kind == kindTempQueue || strings.HasPrefix(sub.queue, tempQueueNamePrefix)
+}

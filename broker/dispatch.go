@@ -62,19 +62,23 @@ func (q *queue) dispatchOnce() bool {
 		q.r.stats.delivered.Add(1)
 		c.conn.msgsOut.Add(1)
 		if c.mode == ackAuto {
-			if m.persistent {
+			if m.settledElsewhere() {
 				fx.deletes = append(fx.deletes, m)
 			}
 		} else {
 			c.unacked = append(c.unacked, delivery{ackID: ackID, m: m})
 			c.conn.window.hold(m.size())
-			if m.persistent {
+			if m.persistent && m.seq != 0 {
 				fx.redeliver = append(fx.redeliver, m)
 			}
 		}
 	}
+	wantMore := q.pull != nil && q.depth == 0
 	q.mu.Unlock()
 	q.r.apply(q, &fx)
+	if wantMore {
+		q.pull.nudge()
+	}
 	return needMark
 }
 

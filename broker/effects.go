@@ -25,7 +25,7 @@ func (fx *effects) expire(m *message, toDLQ bool) {
 	fx.expired++
 	if toDLQ {
 		fx.dead = append(fx.dead, deadLetter{m, "expired"})
-	} else if m.persistent {
+	} else if m.settledElsewhere() {
 		fx.deletes = append(fx.deletes, m)
 	}
 }
@@ -36,6 +36,9 @@ func (r *local) apply(q *queue, fx *effects) {
 	r.stats.expired.Add(uint64(fx.expired))
 	var ops []storeOp
 	for _, m := range fx.deletes {
+		if m.lease != nil {
+			m.lease.Ack()
+		}
 		if m.persistent && m.seq != 0 {
 			ops = append(ops, storeOp{q: q, seq: m.seq, del: true})
 		}
@@ -55,6 +58,9 @@ func (r *local) apply(q *queue, fx *effects) {
 			}
 		} else {
 			r.log.Warn("message dropped: no dead letter queue", "queue", q.name, "reason", d.reason)
+		}
+		if d.m.lease != nil {
+			d.m.lease.Ack()
 		}
 		if d.m.persistent && d.m.seq != 0 {
 			ops = append(ops, storeOp{q: q, seq: d.m.seq, del: true})

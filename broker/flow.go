@@ -16,6 +16,14 @@ import (
 // or for a topic every durable subscription it reaches, since those keep
 // what they are sent as a queue does.
 func (r *local) admit(dest string, persistent bool, done <-chan struct{}) error {
+	if isQueue(dest) && r.cl != nil {
+		// The cluster bounds its queues; only this node's temporary
+		// queues are held here.
+		if q := r.queue(dest, false); q != nil && q.temp {
+			return q.waitForRoom(persistent, r.opts.SendBlockTimeout, done)
+		}
+		return nil
+	}
 	if isQueue(dest) {
 		q, err := r.queueFor(dest)
 		if err != nil {

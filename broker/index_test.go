@@ -136,34 +136,3 @@ func TestTopicIndexAgreesWithPatterns(t *testing.T) {
 		}
 	}
 }
-
-// matches is the reference the index is tested against: it reports whether the topic destination name falls under p, in
-// time proportional to the words of p times the words of name.
-func (p pattern) matches(name string) bool {
-	if !p.wild {
-		return p.dest == name
-	}
-	words := topicWords(name)
-	// at[i]: the pattern words so far can consume exactly words[:i].
-	at := make([]bool, len(words)+1)
-	at[0] = true
-	for _, pw := range p.words {
-		next := make([]bool, len(words)+1)
-		if pw == "#" {
-			// From the first reachable position on, every one is.
-			i := 0
-			for i < len(at) && !at[i] {
-				i++
-			}
-			for ; i < len(next); i++ {
-				next[i] = true
-			}
-		} else {
-			for i := range words {
-				next[i+1] = at[i] && (pw == "*" || pw == words[i])
-			}
-		}
-		at = next
-	}
-	return at[len(words)]
-}

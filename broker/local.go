@@ -26,6 +26,13 @@ type local struct {
 
 	durables durables
 	writer   storeWriter
+
+	// In a cluster (cl set): the patterns this node listens to, and its
+	// temporary queues' inboxes (shared.go).
+	cl      Cluster
+	watchMu sync.Mutex
+	watches map[string]*watch
+	inboxes map[string]func() // guarded by mu
 }
 
 func newLocal(b *Broker, st Store) *local {
@@ -33,6 +40,7 @@ func newLocal(b *Broker, st Store) *local {
 		opts: &b.opts, log: b.log, store: st, stats: &b.stats, limits: &b.limits,
 		ids: &b.ids, taps: &b.taps, topics: newTopicIndex(),
 		queues: make(map[string]*queue),
+		cl:     b.opts.Cluster, watches: make(map[string]*watch), inboxes: make(map[string]func()),
 	}
 	r.durables.m = make(map[string]*durable)
 	r.writer.r = r
@@ -103,10 +111,15 @@ func (r *local) openTemp(name string) error {
 		return err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.queues[name] == nil {
+	q := r.queues[name]
+	if q == nil {
 		// temp is set before the queue is visible to anyone else.
-		r.queues[name] = &queue{r: r, name: name, temp: true}
+		q = &queue{r: r, name: name, temp: true}
+		r.queues[name] = q
+	}
+	r.mu.Unlock()
+	if r.cl != nil {
+		return r.openInbox(name, q)
 	}
 	return nil
 }
@@ -126,6 +139,9 @@ func (r *local) bindLive(sub *topicSub) error {
 }
 
 func (r *local) closeTemp(name string) {
+	if r.cl != nil {
+		r.closeInbox(name)
+	}
 	if q := r.queue(name, false); q != nil {
 		r.dropQueue(q)
 		q.purge()
@@ -134,6 +150,13 @@ func (r *local) closeTemp(name string) {
 
 func (r *local) subscribe(sub *subscription) error {
 	switch {
+	case r.cl != nil && sub.kind == kindTopic && sub.durableName != "":
+		p := parsePattern(sub.dest)
+		return r.sharedConsumer(durablePrefix+sub.durableName, sub, &p, func() (Feed, error) {
+			return r.cl.ConsumeDurable(sub.durableName, sub.dest, sub.owner)
+		})
+	case r.cl != nil && sub.kind != kindTopic && !sub.isTemp():
+		return r.sharedConsumer(sub.queue, sub, nil, func() (Feed, error) { return r.cl.Consume(sub.queue) })
 	case sub.kind == kindTopic && sub.durableName != "":
 		d, err := r.claimDurable(sub.durableName, sub.dest, sub.owner)
 		if err != nil {
@@ -144,7 +167,16 @@ func (r *local) subscribe(sub *subscription) error {
 		d.q.addConsumer(sub.cons)
 	case sub.kind == kindTopic:
 		sub.topic = &topicSub{subscription: sub, pattern: parsePattern(sub.dest), reader: sub.reader}
-		return r.bindLive(sub.topic)
+		if err := r.bindLive(sub.topic); err != nil {
+			return err
+		}
+		if r.cl != nil {
+			if err := r.watch(sub.dest); err != nil {
+				r.topics.unbind(sub.topic.pattern, sub.topic, nil)
+				return err
+			}
+		}
+		return nil
 	default:
 		q, err := r.queueFor(sub.queue)
 		if err != nil {
@@ -160,9 +192,13 @@ func (r *local) unsubscribe(sub *subscription) {
 	if sub.topic != nil {
 		r.topics.unbind(sub.topic.pattern, sub.topic, nil)
 		sub.topic.drop()
+		if r.cl != nil {
+			r.unwatch(sub.dest)
+		}
 		return
 	}
 	sub.cons.q.removeConsumer(sub.cons)
+	r.closeIfUnused(sub.cons.q)
 	if sub.durable != nil {
 		r.releaseDurable(sub.durable)
 	}
@@ -184,9 +220,21 @@ func (r *local) holds(sub *subscription, match func(*delivery) bool) bool {
 
 // whenDurable waits, without blocking, for the store writes settlements
 // left to the background.
-func (r *local) whenDurable(fn func()) { r.writer.whenWritten(fn) }
+// In a cluster, acks to shared queues must be confirmed too.
+func (r *local) whenDurable(fn func()) {
+	if r.cl == nil {
+		r.writer.whenWritten(fn)
+		return
+	}
+	r.writer.whenWritten(func() { r.cl.WhenSettled(fn) })
+}
 
-func (r *local) forgetDurable(name, owner string) error { return r.deleteDurable(name, owner, false) }
+func (r *local) forgetDurable(name, owner string) error {
+	if r.cl != nil {
+		return r.cl.ForgetDurable(name, owner)
+	}
+	return r.deleteDurable(name, owner, false)
+}
 
 // settleMarks, at a clean shutdown, writes what is pending and brings
 // every dispatch mark down to what was really handed out.

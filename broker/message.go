@@ -25,6 +25,7 @@ type message struct {
 	expires     int64 // ms since epoch, 0 = never
 	timestamp   int64 // ms since epoch
 	persistent  bool
+	lease       Lease // held for this node by a shared queue (cluster)
 
 	// tails caches the shared end of the MESSAGE head, per version;
 	// copies of a message for other queues share it.
@@ -39,6 +40,10 @@ type message struct {
 func (m *message) bodyLen() int { return len(m.wire) - 1 }
 
 func (m *message) expired(nowMs int64) bool { return m.expires != 0 && nowMs >= m.expires }
+
+// settledElsewhere reports whether settling m must be recorded outside
+// memory: in the store, or in the shared queue that leased it.
+func (m *message) settledElsewhere() bool { return m.persistent || m.lease != nil }
 
 // size approximates the memory a queued message holds.
 func (m *message) size() int {

@@ -38,6 +38,9 @@ type Options struct {
 	// MaxStoreBytes refuses persistent messages while the store is larger;
 	// zero means no limit.
 	MaxStoreBytes int64
+	// Cluster, when set, makes this broker one node of a cluster that
+	// shares queues, topics and durable subscriptions through it.
+	Cluster Cluster
 	// DeadLetterExpired sends expired queue messages to the dead letter
 	// queue instead of dropping them.
 	DeadLetterExpired bool

@@ -48,3 +48,36 @@ func withoutHashes(dest string) string {
 }
 
 func hasWildcard(dest string) bool { return strings.ContainsAny(dest, "*#") }
+
+// matches reports whether the topic destination name falls under p, in
+// time proportional to the words of p times the words of name. The index
+// answers this for many patterns at once; a cluster's broader subjects
+// need it for one (shared.go), and the index is tested against it.
+func (p pattern) matches(name string) bool {
+	if !p.wild {
+		return p.dest == name
+	}
+	words := topicWords(name)
+	// at[i]: the pattern words so far can consume exactly words[:i].
+	at := make([]bool, len(words)+1)
+	at[0] = true
+	for _, pw := range p.words {
+		next := make([]bool, len(words)+1)
+		if pw == "#" {
+			// From the first reachable position on, every one is.
+			i := 0
+			for i < len(at) && !at[i] {
+				i++
+			}
+			for ; i < len(next); i++ {
+				next[i] = true
+			}
+		} else {
+			for i := range words {
+				next[i+1] = at[i] && (pw == "*" || pw == words[i])
+			}
+		}
+		at = next
+	}
+	return at[len(words)]
+}

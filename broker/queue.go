@@ -23,7 +23,8 @@ type consumer struct {
 type queue struct {
 	r    *local
 	name string
-	temp bool // a connection's /temp-queue, removed with it
+	temp bool    // a connection's /temp-queue, removed with it
+	pull *puller // set when the queue stands in for a shared one (shared.go)
 
 	mu        sync.Mutex
 	levels    [10][]*message // by priority, FIFO within a level
@@ -242,7 +243,7 @@ func (q *queue) settle(c *consumer, match func(*delivery) bool, cumulative, ack,
 	switch {
 	case ack:
 		for _, m := range settled {
-			if m.persistent {
+			if m.settledElsewhere() {
 				fx.deletes = append(fx.deletes, m)
 			}
 		}
@@ -272,7 +273,7 @@ func (q *queue) purge() int {
 	q.mu.Lock()
 	n := q.depth + q.paged
 	for m := q.popFront(); m != nil; m = q.popFront() {
-		if m.persistent {
+		if m.settledElsewhere() {
 			fx.deletes = append(fx.deletes, m)
 		}
 	}

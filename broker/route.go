@@ -1,6 +1,9 @@
 package broker
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // plan is where a batch of published messages goes, decided before
 // anything is stored or delivered.
@@ -8,6 +11,9 @@ type plan struct {
 	routes []route
 	live   []*topicSub // the live subscribers of every route, by range
 	now    int64       // ms: expiry is judged once, at routing
+
+	// In a cluster, what goes to the other nodes (cluster.go).
+	shared, enqueue, inbox []*message
 }
 
 // route is one message's destinations.
@@ -34,6 +40,9 @@ func (r *local) publish(from *conn, ms []*message) error {
 	if err := r.persist(p); err != nil {
 		return err
 	}
+	if err := r.share(p); err != nil {
+		return err
+	}
 	r.pace(from, r.deliver(from, p))
 	return nil
 }
@@ -48,6 +57,9 @@ func (r *local) route(ms []*message) (*plan, error) {
 		rt := &p.routes[i]
 		rt.m = msg
 		if isQueue(msg.destination) {
+			if r.cl != nil && r.routeShared(p, msg) {
+				continue
+			}
 			q, err := r.queueFor(msg.destination)
 			if err != nil {
 				return nil, err
@@ -64,6 +76,9 @@ func (r *local) route(ms []*message) (*plan, error) {
 		if rt.expired = msg.expired(p.now); rt.expired {
 			continue
 		}
+		if r.cl != nil {
+			p.shared = append(p.shared, msg) // durable subscriptions included
+		}
 		for _, d := range m.durables {
 			rt.queues = append(rt.queues, d.q)
 			rt.copies = append(rt.copies, msg.copyFor(d.q.name))
@@ -73,4 +88,42 @@ func (r *local) route(ms []*message) (*plan, error) {
 		rt.live[1] = len(p.live)
 	}
 	return p, nil
+}
+
+// routeShared sends a queue message to the cluster unless it is for a
+// temporary queue of this node's, and reports whether it did.
+func (r *local) routeShared(p *plan, m *message) bool {
+	if !strings.HasPrefix(m.destination, tempQueueNamePrefix) {
+		p.enqueue = append(p.enqueue, m)
+		return true
+	}
+	if r.queue(m.destination, false) != nil {
+		return false
+	}
+	p.inbox = append(p.inbox, m)
+	return true
+}
+
+// share hands the cluster what the plan sends to other nodes, and returns
+// once the persistent part is stored there.
+func (r *local) share(p *plan) error {
+	if r.cl == nil {
+		return nil
+	}
+	if len(p.shared) > 0 {
+		if err := r.cl.PublishTopics(exportAll(p.shared)); err != nil {
+			return err
+		}
+	}
+	if len(p.enqueue) > 0 {
+		if err := r.cl.Enqueue(exportAll(p.enqueue)); err != nil {
+			return err
+		}
+	}
+	if len(p.inbox) > 0 {
+		if err := r.cl.SendInbox(exportAll(p.inbox)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,292 @@
+package broker
+
+import (
+	"errors"
+	"time"
+)
+
+// In a cluster, a queue's messages (and a durable subscription's) live in
+// the cluster, not in this node. While this node has consumers of one, a
+// local queue of the same name stands in for it: a puller fetches from the
+// cluster as many messages as the local consumers have room for, and the
+// local queue hands them out, tracks acks, redelivers and dead-letters as
+// on a single node. Settling a message settles its lease (effects.go).
+
+const (
+	// fetchWait bounds one fetch, so a puller notices it is stopped.
+	fetchWait = 500 * time.Millisecond
+	// extendEvery is how often held messages are reported as in progress,
+	// well within the time after which the cluster hands them to another
+	// node.
+	extendEvery = 5 * time.Second
+)
+
+// puller feeds one shared queue from the cluster.
+type puller struct {
+	q      *queue
+	feed   Feed
+	filter *pattern      // a durable subscription's: what it takes
+	wake   chan struct{} // a slot freed up
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func newPuller(q *queue, feed Feed) *puller {
+	return &puller{q: q, feed: feed, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// nudge tells the puller the queue may have room.
+func (p *puller) nudge() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *puller) run() {
+	defer close(p.done)
+	lastExtend := time.Now()
+	for {
+		if time.Since(lastExtend) >= extendEvery {
+			p.q.extendLeases()
+			lastExtend = time.Now()
+		}
+		if n := p.q.room(); n > 0 {
+			ms, err := p.feed.Fetch(n, fetchWait)
+			if err != nil && !errors.Is(err, errStopped) {
+				p.q.r.log.Warn("fetching from the cluster failed", "queue", p.q.name, "err", err)
+				select {
+				case <-p.stop:
+					return
+				case <-time.After(fetchWait):
+				}
+			}
+			if len(ms) > 0 {
+				p.q.enqueueLeased(ms)
+			}
+			select {
+			case <-p.stop:
+				return
+			default:
+				continue
+			}
+		}
+		select {
+		case <-p.wake:
+		case <-time.After(extendEvery):
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// errStopped is what a closed feed's Fetch may return.
+var errStopped = errors.New("feed stopped")
+
+// room is how many more messages the local consumers could take now.
+func (q *queue) room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := -q.depth
+	for _, c := range q.consumers {
+		if c.mode == ackAuto {
+			n += c.prefetch
+		} else {
+			n += c.prefetch - len(c.unacked)
+		}
+	}
+	return n
+}
+
+// enqueueLeased takes fetched messages; once the queue has closed they go
+// straight back.
+func (q *queue) enqueueLeased(xs []*Envelope) {
+	q.mu.Lock()
+	if q.removed {
+		q.mu.Unlock()
+		for _, x := range xs {
+			x.Lease.Release()
+		}
+		return
+	}
+	var skip []*Envelope
+	for _, x := range xs {
+		if q.pull.filter != nil && !q.pull.filter.matches(x.Destination) {
+			skip = append(skip, x) // a broader subject's catch
+			continue
+		}
+		q.enqueued++
+		q.pushBack(imported(x, q.name))
+	}
+	q.mu.Unlock()
+	for _, x := range skip {
+		x.Lease.Ack()
+	}
+	q.dispatch()
+}
+
+// extendLeases keeps the leases on every message this node holds.
+func (q *queue) extendLeases() {
+	var ls []Lease
+	q.mu.Lock()
+	for _, level := range q.levels {
+		for _, m := range level {
+			ls = append(ls, m.lease)
+		}
+	}
+	for _, c := range q.consumers {
+		for _, d := range c.unacked {
+			ls = append(ls, d.m.lease)
+		}
+	}
+	q.mu.Unlock()
+	for _, l := range ls {
+		if l != nil {
+			l.Extend()
+		}
+	}
+}
+
+// sharedConsumer attaches a consumer to the local stand-in of a shared
+// queue or durable subscription, starting its puller the first time.
+func (r *local) sharedConsumer(name string, sub *subscription, filter *pattern, open func() (Feed, error)) error {
+	r.mu.Lock()
+	q := r.queues[name]
+	if q == nil {
+		feed, err := open()
+		if err != nil {
+			r.mu.Unlock()
+			return err
+		}
+		q = &queue{r: r, name: name}
+		q.pull = newPuller(q, feed)
+		q.pull.filter = filter
+		r.queues[name] = q
+		go q.pull.run()
+	}
+	sub.cons = &consumer{subscription: sub, q: q}
+	q.mu.Lock()
+	q.consumers = append(q.consumers, sub.cons)
+	q.mu.Unlock()
+	r.mu.Unlock()
+	q.dispatch()
+	return nil
+}
+
+// closeIfUnused stops a shared queue's stand-in once its last consumer
+// has gone, and gives back what it held.
+func (r *local) closeIfUnused(q *queue) {
+	if q.pull == nil {
+		return
+	}
+	r.mu.Lock()
+	q.mu.Lock()
+	if len(q.consumers) > 0 || q.removed {
+		q.mu.Unlock()
+		r.mu.Unlock()
+		return
+	}
+	q.removed = true
+	if r.queues[q.name] == q {
+		delete(r.queues, q.name)
+	}
+	var back []*message
+	for m := q.popFront(); m != nil; m = q.popFront() {
+		back = append(back, m)
+	}
+	q.mu.Unlock()
+	r.mu.Unlock()
+	close(q.pull.stop)
+	<-q.pull.done
+	q.pull.feed.Close()
+	for _, m := range back {
+		m.lease.Release()
+	}
+}
+
+// watch makes this node hear other nodes' messages on pattern while a
+// live subscription here uses it.
+func (r *local) watch(pattern string) error {
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	w := r.watches[pattern]
+	if w == nil {
+		stop, err := r.cl.WatchTopics(pattern, func(x *Envelope) { r.deliverRemote(pattern, x) })
+		if err != nil {
+			return err
+		}
+		w = &watch{stop: stop}
+		r.watches[pattern] = w
+	}
+	w.refs++
+	return nil
+}
+
+func (r *local) unwatch(pattern string) {
+	r.watchMu.Lock()
+	defer r.watchMu.Unlock()
+	w := r.watches[pattern]
+	if w == nil {
+		return
+	}
+	if w.refs--; w.refs == 0 {
+		delete(r.watches, pattern)
+		w.stop()
+	}
+}
+
+// watch is one pattern this node listens to in the cluster.
+type watch struct {
+	refs int
+	stop func()
+}
+
+// deliverRemote fans another node's topic message out to the live
+// subscriptions here made on pattern: each watched pattern hears its own
+// copy, so subscriptions on other patterns get theirs from those.
+func (r *local) deliverRemote(pattern string, x *Envelope) {
+	m := imported(x, "")
+	var mt matches
+	t := r.topics.match(m.destination, &mt)
+	now := time.Now().UnixMilli()
+	if m.expired(now) {
+		r.stats.expired.Add(1)
+		return
+	}
+	for _, sub := range mt.live {
+		if sub.pattern.dest != pattern || (sub.reader != nil && !sub.mayRead(m.destination)) {
+			continue
+		}
+		ok, _ := sub.deliver(m)
+		if !ok {
+			r.dropSlow(sub)
+			continue
+		}
+		r.stats.delivered.Add(1)
+		if t != nil {
+			t.delivered.Add(1)
+		}
+	}
+}
+
+// openInbox makes a temporary queue reachable from other nodes.
+func (r *local) openInbox(name string, q *queue) error {
+	stop, err := r.cl.OpenInbox(name, func(x *Envelope) { q.enqueue(imported(x, name)) })
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.inboxes[name] = stop
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *local) closeInbox(name string) {
+	r.mu.Lock()
+	stop := r.inboxes[name]
+	delete(r.inboxes, name)
+	r.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}

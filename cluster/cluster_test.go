@@ -1,0 +1,209 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	gostomp "github.com/go-stomp/stomp/v3"
+
+	"github.com/stampede-mq/stampede/broker"
+)
+
+var _ broker.Cluster = (*Node)(nil)
+
+// TestTopicsAcrossNodes: a SEND on one node reaches every matching
+// subscription on every node exactly once, in the publisher's order,
+// with wildcards as on one node.
+func TestTopicsAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{})
+	pub := tc.dial(t, 0)
+	var subs []*gostomp.Subscription
+	for i, dest := range []string{"/topic/a.b", "/topic/a.*", "/topic/a.#", "/topic/#"} {
+		c := tc.dial(t, 1+i%2)
+		s, err := c.Subscribe(dest, gostomp.AckAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	local, _ := tc.dial(t, 0).Subscribe("/topic/a.#", gostomp.AckAuto)
+	time.Sleep(200 * time.Millisecond) // subscriptions reach the other servers
+	for i := range 20 {
+		if err := pub.Send("/topic/a.b", "text/plain", []byte(fmt.Sprint(i)), gostomp.SendOpt.Receipt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub.Send("/topic/a", "text/plain", []byte("zero words"), gostomp.SendOpt.Receipt)
+	for si, s := range append(subs, local) {
+		for i := range 20 {
+			if m := recv(t, s); string(m.Body) != fmt.Sprint(i) {
+				t.Fatalf("subscription %d: got %q, want %d", si, m.Body, i)
+			}
+		}
+	}
+	for _, s := range []*gostomp.Subscription{subs[2], subs[3], local} {
+		if m := recv(t, s); string(m.Body) != "zero words" {
+			t.Fatalf("%s: got %q", s.Destination(), m.Body)
+		}
+	}
+	for _, s := range append(subs, local) {
+		quiet(t, s, 300*time.Millisecond)
+	}
+}
+
+// TestQueueAcrossNodes: consumers on two nodes share a queue fed from a
+// third; each message goes to exactly one of them.
+func TestQueueAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{})
+	pub := tc.dial(t, 0)
+	const n = 200
+	for i := range n {
+		if err := pub.Send("/queue/jobs", "text/plain", []byte(fmt.Sprint(i)), gostomp.SendOpt.Header("persistent", "true"), gostomp.SendOpt.Receipt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := make(map[string]int)
+	got := make(chan string, n)
+	for i := 1; i <= 2; i++ {
+		s, err := tc.dial(t, i).Subscribe("/queue/jobs", gostomp.AckClientIndividual, gostomp.SubscribeOpt.Header("prefetch-count", "10"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for m := range s.C {
+				if m.Err != nil {
+					return
+				}
+				m.Conn.Ack(m)
+				got <- string(m.Body) + "@" + fmt.Sprint(i)
+			}
+		}()
+	}
+	perNode := map[string]int{}
+	for range n {
+		select {
+		case v := <-got:
+			var body, node string
+			fmt.Sscanf(v, "%s", &body)
+			for j := len(v) - 1; j >= 0; j-- {
+				if v[j] == '@' {
+					body, node = v[:j], v[j+1:]
+					break
+				}
+			}
+			seen[body]++
+			perNode[node]++
+		case <-time.After(15 * time.Second):
+			t.Fatalf("only %d of %d messages arrived", len(seen), n)
+		}
+	}
+	for i := range n {
+		if seen[fmt.Sprint(i)] != 1 {
+			t.Fatalf("message %d delivered %d times", i, seen[fmt.Sprint(i)])
+		}
+	}
+	select {
+	case v := <-got:
+		t.Fatalf("extra delivery %s", v)
+	case <-time.After(500 * time.Millisecond):
+	}
+	t.Logf("per node: %v", perNode)
+}
+
+// TestQueueRedeliveryAcrossNodes: what a consumer held unacknowledged
+// when it left comes back on another node, marked redelivered.
+func TestQueueRedeliveryAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{})
+	pub := tc.dial(t, 0)
+	for i := range 3 {
+		pub.Send("/queue/work", "text/plain", []byte(fmt.Sprint(i)), gostomp.SendOpt.Receipt)
+	}
+	client, srv := net.Pipe()
+	go tc.brokers[1].Serve(newPipeTransport(srv))
+	c1, err := gostomp.Connect(client, gostomp.ConnOpt.HeartBeat(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, _ := c1.Subscribe("/queue/work", gostomp.AckClientIndividual, gostomp.SubscribeOpt.Header("prefetch-count", "3"))
+	for range 3 {
+		recv(t, s1)
+	}
+	c1.Disconnect() // leaving with three messages unacknowledged
+	s2, _ := tc.dial(t, 2).Subscribe("/queue/work", gostomp.AckClientIndividual)
+	for i := range 3 {
+		m := recv(t, s2)
+		if string(m.Body) != fmt.Sprint(i) || m.Header.Get("redelivered") != "true" {
+			t.Fatalf("got %q redelivered=%q", m.Body, m.Header.Get("redelivered"))
+		}
+		m.Conn.Ack(m)
+	}
+}
+
+// TestDurableAcrossNodes: a durable subscription made on one node
+// collects while offline and resumes on another.
+func TestDurableAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{})
+	c := tc.dial(t, 0, gostomp.ConnOpt.Header("client-id", "app"))
+	s, err := c.Subscribe("/topic/news.#", gostomp.AckClient, gostomp.SubscribeOpt.Id("s1"), gostomp.SubscribeOpt.Header("durable", "true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s
+	time.Sleep(100 * time.Millisecond)
+	c.Disconnect()
+	pub := tc.dial(t, 1)
+	for i := range 5 {
+		pub.Send("/topic/news.x", "text/plain", []byte(fmt.Sprint(i)), gostomp.SendOpt.Header("persistent", "true"), gostomp.SendOpt.Receipt)
+	}
+	pub.Send("/topic/other", "text/plain", []byte("no"), gostomp.SendOpt.Receipt)
+	c2 := tc.dial(t, 2, gostomp.ConnOpt.Header("client-id", "app"))
+	s2, err := c2.Subscribe("/topic/news.#", gostomp.AckClientIndividual, gostomp.SubscribeOpt.Id("s1"), gostomp.SubscribeOpt.Header("durable", "true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		m := recv(t, s2)
+		if string(m.Body) != fmt.Sprint(i) {
+			t.Fatalf("got %q, want %d", m.Body, i)
+		}
+		m.Conn.Ack(m)
+	}
+	quiet(t, s2, 300*time.Millisecond)
+}
+
+// TestClientIDAcrossNodes: a client-id is held by one connection in the
+// whole cluster.
+func TestClientIDAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{})
+	tc.dial(t, 0, gostomp.ConnOpt.Header("client-id", "only"))
+	client, srv := net.Pipe()
+	go tc.brokers[1].Serve(newPipeTransport(srv))
+	if _, err := gostomp.Connect(client, gostomp.ConnOpt.Header("client-id", "only")); err == nil {
+		t.Fatal("a second connection with the same client-id was accepted on another node")
+	}
+}
+
+// TestReplyAcrossNodes: a reply to a temporary queue reaches the
+// requester on another node.
+func TestReplyAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{})
+	svc, _ := tc.dial(t, 1).Subscribe("/queue/svc", gostomp.AckAuto)
+	req := tc.dial(t, 0)
+	replies, _ := req.Subscribe("/temp-queue/replies", gostomp.AckAuto)
+	if err := req.Send("/queue/svc", "text/plain", []byte("ping"), gostomp.SendOpt.Header("reply-to", "/temp-queue/replies"), gostomp.SendOpt.Receipt); err != nil {
+		t.Fatal(err)
+	}
+	m := recv(t, svc)
+	to := m.Header.Get("reply-to")
+	if to == "" {
+		t.Fatal("no reply-to")
+	}
+	if err := m.Conn.Send(to, "text/plain", []byte("pong"), gostomp.SendOpt.Receipt); err != nil {
+		t.Fatal(err)
+	}
+	if r := recv(t, replies); string(r.Body) != "pong" {
+		t.Fatalf("got %q", r.Body)
+	}
+}

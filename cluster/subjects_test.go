@@ -1,0 +1,29 @@
+package cluster
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestPatternSubjects(t *testing.T) {
+	for _, tc := range []struct {
+		pattern string
+		want    []string
+	}{
+		{"/topic/a.b", []string{"stp.t.a.b"}},
+		{"/topic/a.*", []string{"stp.t.a.*"}},
+		{"/topic/a.#", []string{"stp.t.a.>", "stp.t.a"}},
+		{"/topic/a.#.#", []string{"stp.t.a.>", "stp.t.a"}},
+		{"/topic/#", []string{"stp.t.>"}},
+		{"/topic/a.#.c", []string{"stp.t.a.>"}},
+		{"/topic/*.#", []string{"stp.t.*.>", "stp.t.*"}},
+		{"/topic/a..b", []string{"stp.t.a.~.b"}},
+	} {
+		if got := patternSubjects(tc.pattern); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.pattern, got, tc.want)
+		}
+	}
+	if got := queueSubject("/queue/jobs.x/y"); got != "stp.q.jobs.x/y" {
+		t.Errorf("queue subject %q", got)
+	}
+}

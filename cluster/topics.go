@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stampede-mq/stampede/broker"
+)
+
+// PublishTopics sends topic messages to the other nodes on their subjects,
+// where the topic stream also keeps them for durable subscriptions. A
+// persistent message is published through JetStream, and the call
+// returns once the stream has stored it.
+func (n *Node) PublishTopics(ms []*broker.Envelope) error {
+	if err := n.Ready(); err != nil {
+		return err
+	}
+	var acks []jetstream.PubAckFuture
+	for _, m := range ms {
+		subj, data := topicSubject(m.Destination), encode(m)
+		if !m.Persistent {
+			if err := n.nc.Publish(subj, data); err != nil {
+				return err
+			}
+			continue
+		}
+		f, err := n.js.PublishAsync(subj, data)
+		if err != nil {
+			return err
+		}
+		acks = append(acks, f)
+	}
+	return waitAcks(acks)
+}
+
+// WatchTopics delivers other nodes' messages on what pattern matches, in
+// the order they arrive, through one goroutine: a pattern that needs two
+// subjects still hears each publisher in its order.
+func (n *Node) WatchTopics(pattern string, deliver func(*broker.Envelope)) (stop func(), err error) {
+	ch := make(chan *nats.Msg, 4096)
+	var subs []*nats.Subscription
+	for _, subj := range patternSubjects(pattern) {
+		s, err := n.nc.ChanSubscribe(subj, ch)
+		if err != nil {
+			for _, s := range subs {
+				s.Unsubscribe()
+			}
+			return nil, err
+		}
+		// Past the channel, NATS drops what a slow node cannot take, as
+		// the broker drops a subscriber that falls behind.
+		s.SetPendingLimits(-1, -1)
+		subs = append(subs, s)
+	}
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case msg := <-ch:
+				m, err := decode(msg.Data)
+				if err != nil {
+					n.log.Warn("dropping a malformed message from the cluster", "subject", msg.Subject)
+					continue
+				}
+				deliver(m)
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+		close(quit)
+		<-done
+	}, nil
+}
+
+// waitAcks waits for JetStream to acknowledge each publish.
+func waitAcks(acks []jetstream.PubAckFuture) error {
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		}
+	}
+	return nil
+}
