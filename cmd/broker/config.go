@@ -27,6 +27,7 @@ type config struct {
 	Broker          broker.Options
 	SockJS          sockjsConfig
 	Security        securityConfig
+	Cluster         clusterConfig
 	// MemoryShare and MemoryBytes set the memory alarm's watermark (see
 	// memoryWatermark).
 	MemoryShare float64
@@ -58,6 +59,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.BoolVar(&c.PProf, "pprof", false, "serve net/http/pprof under /debug/pprof to admin users")
 	c.SockJS.flags(fs)
 	c.Security.flags(fs, o)
+	c.Cluster.flags(fs)
 	boundFlags(fs, o)
 	fs.Float64Var(&c.MemoryShare, "memory-high-watermark", 0.4, "share of the machine's memory (or of 90% of GOMEMLIMIT when set) above which publishers are paused until memory falls; 0 turns the alarm off")
 	fs.Int64Var(&c.MemoryBytes, "memory-high-watermark-bytes", 0, "the memory alarm's watermark in bytes, instead of a share")
@@ -108,6 +110,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	o.MemoryHighWatermark = memoryWatermark(c.MemoryShare, c.MemoryBytes)
 	if err := c.Security.check(); err != nil {
+		return nil, err
+	}
+	if err := c.Cluster.check(); err != nil {
 		return nil, err
 	}
 	switch c.LogFormat {

@@ -19,9 +19,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/cluster"
 	"github.com/stampede-mq/stampede/store/bolt"
 	"github.com/stampede-mq/stampede/subprotocol"
 	"github.com/stampede-mq/stampede/web"
@@ -59,6 +61,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	defer in.closeStore()
+	if err := in.joinCluster(ctx); err != nil {
+		return 1
+	}
+	defer in.leaveCluster()
 	if err := in.newBroker(); err != nil {
 		return 1
 	}
@@ -90,6 +96,8 @@ type instance struct {
 	// store, and served at /metrics.
 	commitSeconds prometheus.Histogram
 	st            *bolt.Store
+	nats          *server.Server // the embedded NATS server, if any
+	node          *cluster.Node  // this broker's membership of a cluster, if any
 	b             *broker.Broker
 
 	httpLn, stompLn net.Listener // stompLn nil when STOMP over TCP is off
@@ -185,6 +193,11 @@ func (in *instance) newConsole() error {
 			}
 			if in.b.MemoryAlarm() {
 				return errors.New("memory alarm: publishers are paused")
+			}
+			if in.node != nil {
+				if err := in.node.Ready(); err != nil {
+					return err
+				}
 			}
 			_, err := in.st.Size()
 			return err
