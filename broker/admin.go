@@ -33,17 +33,7 @@ type ConnectionInfo struct {
 	OutboundBytes int
 	OutboundMax   int
 	ConnectedAt   time.Time
-}
-
-// Connections lists the current connections, oldest first.
-func (b *Broker) Connections() []ConnectionInfo {
-	all := b.allConns()
-	out := make([]ConnectionInfo, 0, len(all))
-	for _, c := range all {
-		out = append(out, c.describe())
-	}
-	slices.SortFunc(out, func(a, b ConnectionInfo) int { return a.ConnectedAt.Compare(b.ConnectedAt) })
-	return out
+	Node          string // in a cluster, the node it is on
 }
 
 func (c *conn) describe() ConnectionInfo {
@@ -65,17 +55,6 @@ func (c *conn) describe() ConnectionInfo {
 		ci.ClientID = c.sess.clientID
 	}
 	return ci
-}
-
-// CloseConnection ends a connection with an ERROR carrying reason.
-func (b *Broker) CloseConnection(id, reason string) error {
-	for _, c := range b.allConns() {
-		if c.id == id {
-			c.fail(reason, "")
-			return nil
-		}
-	}
-	return ErrNotFound
 }
 
 // DestinationInfo describes a queue or a topic.
@@ -102,6 +81,7 @@ func (b *Broker) Destinations() []DestinationInfo {
 	for _, t := range b.local.topics.all() {
 		out = append(out, b.describeTopic(t))
 	}
+	out = b.sharedDepths(out)
 	slices.SortFunc(out, func(a, b DestinationInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
@@ -140,6 +120,18 @@ func (q *queue) describe() DestinationInfo {
 
 // Destination describes one destination.
 func (b *Broker) Destination(name string) (DestinationInfo, error) {
+	if b.opts.Cluster != nil && isQueue(name) {
+		var local []DestinationInfo
+		if q := b.local.queue(name, false); q != nil {
+			local = append(local, q.describe())
+		}
+		for _, d := range b.sharedDepths(local) {
+			if d.Name == name {
+				return d, nil
+			}
+		}
+		return DestinationInfo{}, ErrNotFound
+	}
 	if q := b.local.queue(name, false); q != nil {
 		return q.describe(), nil
 	}

@@ -23,6 +23,10 @@ type Broker struct {
 	local  *local // this process's queues and topics, for operators
 	ids    idSource
 	conSeq atomic.Uint64
+	// connPrefix begins connection ids; in a cluster it names the node,
+	// so ids are unique cluster-wide.
+	connPrefix string
+	answers    []func() // stops this node's answers to the cluster (nodes.go)
 
 	mu        sync.Mutex
 	conns     map[*conn]struct{}
@@ -70,6 +74,13 @@ func New(opts Options, st Store) (*Broker, error) {
 	b.router = b.local
 	if err := b.local.recover(); err != nil {
 		return nil, err
+	}
+	b.connPrefix = "c"
+	if opts.Cluster != nil {
+		b.connPrefix = opts.Cluster.Node() + "-c"
+		if err := b.answerCluster(); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -172,6 +183,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
 	b.closing = true
 	b.mu.Unlock()
+	for _, stop := range b.answers {
+		stop()
+	}
 	all := b.allConns()
 	for _, c := range all {
 		c.fail("server shutting down", "")

@@ -56,6 +56,23 @@ type Cluster interface {
 	// WhenSettled calls fn once every Lease.Ack made so far has been
 	// confirmed by the cluster, from another goroutine or at once.
 	WhenSettled(fn func())
+
+	// Nodes lists the nodes alive, this one included.
+	Nodes() ([]NodeInfo, error)
+	// QueueDepths reports the messages each shared queue holds, waiting
+	// or handed out and not yet settled, by name.
+	QueueDepths() (map[string]int, error)
+	// Ask puts a question to every other node and returns the answers
+	// that come within a moment; Answer makes this node answer one.
+	Ask(question string, body []byte) ([][]byte, error)
+	Answer(question string, answer func(body []byte) []byte) (stop func(), err error)
+}
+
+// NodeInfo describes one node of a cluster.
+type NodeInfo struct {
+	Name    string
+	Started time.Time
+	Self    bool // the node answering
 }
 
 // Feed hands this node messages of one shared queue or durable

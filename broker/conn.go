@@ -56,7 +56,7 @@ func newConn(b *Broker, t Transport) *conn {
 	now := time.Now()
 	c := &conn{
 		b: b, t: t, info: t.Info(),
-		id:         "c" + strconv.FormatUint(b.conSeq.Add(1), 10),
+		id:         b.connPrefix + strconv.FormatUint(b.conSeq.Add(1), 10),
 		dec:        stomp.NewDecoder(b.opts.Limits),
 		start:      now,
 		timer:      timerEntry{index: -1},

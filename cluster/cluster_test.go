@@ -207,3 +207,42 @@ func TestReplyAcrossNodes(t *testing.T) {
 		t.Fatalf("got %q", r.Body)
 	}
 }
+
+// TestOperatorViewsAcrossNodes: any node answers for the cluster: its
+// nodes, every node's connections (and kicks them), queue depths.
+func TestOperatorViewsAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{})
+	waitFor(t, func() bool { return len(tc.brokers[0].Nodes()) == 3 })
+	c := tc.dial(t, 2, gostomp.ConnOpt.Header("client-id", "far"))
+	var far broker.ConnectionInfo
+	for _, ci := range tc.brokers[0].Connections() {
+		if ci.ClientID == "far" {
+			far = ci
+		}
+	}
+	if far.Node != "n3" {
+		t.Fatalf("node 1 lists the connection on node 3 as %+v", far)
+	}
+	pub := tc.dial(t, 1)
+	for range 5 {
+		pub.Send("/queue/depth", "text/plain", []byte("x"), gostomp.SendOpt.Receipt)
+	}
+	d, err := tc.brokers[0].Destination("/queue/depth")
+	if err != nil || d.Depth != 5 {
+		t.Fatalf("node 1 sees /queue/depth as %+v, %v; want depth 5", d, err)
+	}
+	if err := tc.brokers[0].CloseConnection(far.ID, "bye"); err != nil {
+		t.Fatalf("kicking a connection on another node: %v", err)
+	}
+	waitFor(t, func() bool { return c.Send("/topic/x", "", nil) != nil })
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 10s")
+}

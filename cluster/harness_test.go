@@ -3,7 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -78,6 +80,9 @@ func startCluster(t *testing.T, size int, opts broker.Options) *testCluster {
 		tc.nodes = append(tc.nodes, node)
 		o := opts
 		o.Cluster = node
+		if testing.Verbose() {
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", node.Node())
+		}
 		b, err := broker.New(o, store.NewMemory())
 		if err != nil {
 			t.Fatal(err)

@@ -12,7 +12,19 @@ const (
 	topicSubjects = "stp.t."
 	queueSubjects = "stp.q."
 	inboxSubjects = "stp.i."
+	askSubjects   = "stp.ask."
 )
+
+// queueName reads a queue's name back from its subject.
+func queueName(subj string) string {
+	words := strings.Split(strings.TrimPrefix(subj, queueSubjects), ".")
+	for i, w := range words {
+		if w == "~" {
+			words[i] = ""
+		}
+	}
+	return "/queue/" + strings.Join(words, ".")
+}
 
 // subject maps a destination, without its /topic/ or /queue/ prefix, to a
 // subject under root.

@@ -23,7 +23,9 @@ func TestPatternSubjects(t *testing.T) {
 			t.Errorf("%s: %v, want %v", tc.pattern, got, tc.want)
 		}
 	}
-	if got := queueSubject("/queue/jobs.x/y"); got != "stp.q.jobs.x/y" {
-		t.Errorf("queue subject %q", got)
+	for _, name := range []string{"/queue/jobs.x/y", "/queue/a..b", "/queue/.x."} {
+		if got := queueName(queueSubject(name)); got != name {
+			t.Errorf("%s came back as %s", name, got)
+		}
 	}
 }

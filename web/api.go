@@ -122,6 +122,7 @@ func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) error {
 // connectionJSON is one connection in the API.
 type connectionJSON struct {
 	ID          string `json:"id"`
+	Node        string `json:"node,omitempty"` // in a cluster
 	RemoteAddr  string `json:"remote_addr"`
 	User        string `json:"user"`
 	ClientID    string `json:"client_id"`
@@ -144,7 +145,7 @@ type connectionJSON struct {
 
 func connectionOf(c broker.ConnectionInfo, now time.Time) connectionJSON {
 	j := connectionJSON{
-		ID: c.ID, RemoteAddr: c.RemoteAddr, User: c.User, ClientID: c.ClientID,
+		ID: c.ID, Node: c.Node, RemoteAddr: c.RemoteAddr, User: c.User, ClientID: c.ClientID,
 		Transport: c.Transport, Subprotocol: c.Subprotocol, Version: c.Version,
 		HeartBeatOutMs: c.HeartBeatOut.Milliseconds(), HeartBeatInMs: c.HeartBeatIn.Milliseconds(),
 		Subscriptions: c.Subscriptions, MessagesIn: c.MessagesIn, MessagesOut: c.MessagesOut,
@@ -162,6 +163,7 @@ func connectionSorts() sortKeys[connectionJSON] {
 	return sortKeys[connectionJSON]{
 		"connected_at":   func(a, b connectionJSON) int { return a.ConnectedAt.Compare(b.ConnectedAt) },
 		"id":             by(func(c connectionJSON) string { return c.ID }),
+		"node":           by(func(c connectionJSON) string { return c.Node }),
 		"remote_addr":    by(func(c connectionJSON) string { return c.RemoteAddr }),
 		"user":           by(func(c connectionJSON) string { return c.User }),
 		"client_id":      by(func(c connectionJSON) string { return c.ClientID }),
@@ -185,7 +187,7 @@ func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
 	all := s.b.Connections()
 	items := make([]connectionJSON, 0, len(all))
 	for _, c := range all {
-		if matches(lq.filter, c.ID, c.RemoteAddr, c.User, c.ClientID, c.Transport, c.Subprotocol, c.Version) {
+		if matches(lq.filter, c.ID, c.Node, c.RemoteAddr, c.User, c.ClientID, c.Transport, c.Subprotocol, c.Version) {
 			items = append(items, connectionOf(c, now))
 		}
 	}
@@ -617,5 +619,24 @@ func (s *Server) listSubscriptions(w http.ResponseWriter, r *http.Request) error
 		}
 	}
 	writeJSON(w, http.StatusOK, paginate(items, lq, keys))
+	return nil
+}
+
+// nodeJSON is one node as GET /api/v1/nodes lists it.
+type nodeJSON struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+	Self    bool      `json:"self"` // the node that answered
+}
+
+// listNodes is GET /api/v1/nodes: the nodes of the cluster, or this
+// broker alone.
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
+	nodes := s.b.Nodes()
+	out := make([]nodeJSON, len(nodes))
+	for i, n := range nodes {
+		out[i] = nodeJSON{Name: n.Name, Started: n.Started.UTC(), Self: n.Self}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
 	return nil
 }

@@ -12,6 +12,8 @@ type Broker interface {
 	// Stats returns the current figures, for the overview, the sampled
 	// rates and /metrics.
 	Stats() broker.Stats
+	// Nodes lists the nodes of the cluster, or the broker alone.
+	Nodes() []broker.NodeInfo
 	// Connections lists the connections, oldest first.
 	Connections() []broker.ConnectionInfo
 	// CloseConnection sends the connection an ERROR with reason and

@@ -205,6 +205,7 @@ func (s *Server) routes() {
 	api("/api/v1/session", map[string]apiFunc{http.MethodGet: s.getSession})
 	api("/api/v1/overview", map[string]apiFunc{http.MethodGet: s.getOverview})
 	api("/api/v1/overview/stream", map[string]apiFunc{http.MethodGet: s.streamOverview})
+	api("/api/v1/nodes", map[string]apiFunc{http.MethodGet: s.listNodes})
 	api("/api/v1/connections", map[string]apiFunc{http.MethodGet: s.listConnections})
 	api("/api/v1/connections/{id}", map[string]apiFunc{
 		http.MethodGet:    s.getConnection,
