@@ -78,8 +78,10 @@ type NodeInfo struct {
 // Feed hands this node messages of one shared queue or durable
 // subscription, each held for it (leased) until settled.
 type Feed interface {
-	// Fetch waits up to wait for at most n messages.
-	Fetch(n int, wait time.Duration) ([]*Envelope, error)
+	// Fetch waits up to wait for at most n messages, handing them to
+	// take as they arrive: those that arrive together in one call, so
+	// that their priorities can be honoured.
+	Fetch(n int, wait time.Duration, take func([]*Envelope)) error
 	// Close stops the feed; messages it leased and nobody settled go back
 	// to the other nodes in time.
 	Close()

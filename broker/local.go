@@ -151,10 +151,7 @@ func (r *local) closeTemp(name string) {
 func (r *local) subscribe(sub *subscription) error {
 	switch {
 	case r.cl != nil && sub.kind == kindTopic && sub.durableName != "":
-		p := parsePattern(sub.dest)
-		return r.sharedConsumer(durablePrefix+sub.durableName, sub, &p, func() (Feed, error) {
-			return r.cl.ConsumeDurable(sub.durableName, sub.dest, sub.owner)
-		})
+		return r.subscribeSharedDurable(sub)
 	case r.cl != nil && sub.kind != kindTopic && !sub.isTemp():
 		return r.sharedConsumer(sub.queue, sub, nil, func() (Feed, error) { return r.cl.Consume(sub.queue) })
 	case sub.kind == kindTopic && sub.durableName != "":
@@ -199,6 +196,9 @@ func (r *local) unsubscribe(sub *subscription) {
 	}
 	sub.cons.q.removeConsumer(sub.cons)
 	r.closeIfUnused(sub.cons.q)
+	if r.cl != nil && sub.durableName != "" {
+		r.cl.ReleaseClientID(durableClaim(sub.durableName))
+	}
 	if sub.durable != nil {
 		r.releaseDurable(sub.durable)
 	}

@@ -52,7 +52,7 @@ func (p *puller) run() {
 			lastExtend = time.Now()
 		}
 		if n := p.q.room(); n > 0 {
-			ms, err := p.feed.Fetch(n, fetchWait)
+			err := p.feed.Fetch(n, fetchWait, p.q.enqueueLeased)
 			if err != nil && !errors.Is(err, errStopped) {
 				p.q.r.log.Warn("fetching from the cluster failed", "queue", p.q.name, "err", err)
 				select {
@@ -60,9 +60,6 @@ func (p *puller) run() {
 					return
 				case <-time.After(fetchWait):
 				}
-			}
-			if len(ms) > 0 {
-				p.q.enqueueLeased(ms)
 			}
 			select {
 			case <-p.stop:
@@ -172,6 +169,32 @@ func (r *local) sharedConsumer(name string, sub *subscription, filter *pattern, 
 	q.dispatch()
 	return nil
 }
+
+// subscribeSharedDurable resumes a durable subscription kept by the
+// cluster. One subscriber in the whole cluster may have it at a time: it
+// is claimed as a client-id is.
+func (r *local) subscribeSharedDurable(sub *subscription) error {
+	claim := durableClaim(sub.durableName)
+	ok, err := r.cl.ClaimClientID(claim)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("durable subscription " + sub.durableName + " is already active")
+	}
+	p := parsePattern(sub.dest)
+	err = r.sharedConsumer(durablePrefix+sub.durableName, sub, &p, func() (Feed, error) {
+		return r.cl.ConsumeDurable(sub.durableName, sub.dest, sub.owner)
+	})
+	if err != nil {
+		r.cl.ReleaseClientID(claim)
+	}
+	return err
+}
+
+// durableClaim is the claim that makes a durable subscription's
+// subscriber the only one; a NUL keeps it apart from every client-id.
+func durableClaim(name string) string { return "\x00durable\x00" + name }
 
 // closeIfUnused stops a shared queue's stand-in once its last consumer
 // has gone, and gives back what it held.

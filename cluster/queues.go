@@ -117,29 +117,44 @@ type feed struct {
 	c jetstream.Consumer
 }
 
-func (f *feed) Fetch(max int, wait time.Duration) ([]*broker.Envelope, error) {
+func (f *feed) Fetch(max int, wait time.Duration, take func([]*broker.Envelope)) error {
 	batch, err := f.c.Fetch(max, jetstream.FetchMaxWait(wait))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []*broker.Envelope
-	for msg := range batch.Messages() {
-		m, err := decode(msg.Data())
-		if err != nil {
-			f.n.log.Warn("dropping a malformed queue message", "subject", msg.Subject())
-			msg.Term()
-			continue
+	var ready []*broker.Envelope
+	msgs := batch.Messages()
+	for msg := range msgs {
+		if m := f.envelope(msg); m != nil {
+			ready = append(ready, m)
 		}
-		if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-			m.Deliveries = uint32(md.NumDelivered - 1)
+		if len(msgs) == 0 {
+			take(ready)
+			ready = nil
 		}
-		m.Lease = lease{msg}
-		out = append(out, m)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && len(out) == 0 {
-		return nil, err
+	if len(ready) > 0 {
+		take(ready)
 	}
-	return out, nil
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		return err
+	}
+	return nil
+}
+
+// envelope reads a fetched message, leased to this node.
+func (f *feed) envelope(msg jetstream.Msg) *broker.Envelope {
+	m, err := decode(msg.Data())
+	if err != nil {
+		f.n.log.Warn("dropping a malformed queue message", "subject", msg.Subject())
+		msg.Term()
+		return nil
+	}
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		m.Deliveries = uint32(md.NumDelivered - 1)
+	}
+	m.Lease = lease{msg}
+	return m
 }
 
 // Close does nothing: the consumer is shared and outlives this node's
