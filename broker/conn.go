@@ -83,11 +83,19 @@ func (c *conn) read() {
 	if c.readLoop() {
 		return
 	}
+	// Whatever goes wrong while cleaning up, the connection is closed
+	// and counted out, and one session's bug leaves the others running.
+	defer c.ended()
+	defer func() {
+		if p := recover(); p != nil {
+			c.b.log.Error("panic ending session", "conn", c.id, "remote", c.info.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
+			c.t.Close()
+		}
+	}()
 	c.out.closeAfter(nil)
 	c.sess.cleanup()
 	<-c.writerDone
 	c.b.timers.end(c)
-	c.ended()
 }
 
 // readLoop reads and handles frames until the connection ends, or until
