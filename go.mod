@@ -29,5 +29,5 @@ require (
 	github.com/igm/sockjs-go/v3 v3.0.2
 	github.com/prometheus/client_golang v1.23.2
 	go.etcd.io/bbolt v1.4.3
-	golang.org/x/sys v0.38.0 // indirect
+	golang.org/x/sys v0.38.0
 )
