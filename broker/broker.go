@@ -1,7 +1,8 @@
 // Package broker routes STOMP frames between sessions: topics fan out to
 // every matching subscription, queues hand each message to exactly one
-// consumer. Transports hand it connections through Serve; it knows nothing
-// of sockets or WebSocket. docs/architecture.md follows a frame through it.
+// consumer. Transports hand it connections through Serve or Start; it
+// knows nothing of sockets or WebSocket. docs/architecture.md follows a
+// frame through it.
 package broker
 
 import (
@@ -88,20 +89,51 @@ func New(opts Options, st Store) (*Broker, error) {
 // Serve runs one client connection until it ends. It returns after the
 // session has been cleaned up and the transport closed.
 func (b *Broker) Serve(t Transport) {
+	if c := b.open(t, false, func() {}); c != nil {
+		c.read()
+	}
+}
+
+// Start serves one client connection as Serve does, but returns at once:
+// the session runs on goroutines of its own, and while its client is
+// quiet on a transport that parks its reads (ReadParker), on none at all.
+// ended runs once the session has been cleaned up and the transport
+// closed (or the connection refused), on the session's last goroutine,
+// which nothing else waits for.
+func (b *Broker) Start(t Transport, ended func()) {
+	// Refusing writes an ERROR, which must not hold up the caller.
+	go func() {
+		c := b.open(t, true, ended)
+		if c == nil {
+			ended()
+			return
+		}
+		c.read()
+	}()
+}
+
+// open admits a connection and readies it for its read loop, or refuses
+// it and returns nil.
+func (b *Broker) open(t Transport, parks bool, ended func()) *conn {
 	c := newConn(b, t)
 	ip := hostOf(c.info.RemoteAddr)
 	if refuse := b.admitConn(c, ip); refuse != "" {
 		c.refuse(refuse)
-		return
+		return nil
 	}
-	defer b.connWG.Done()
-	c.run()
-	b.mu.Lock()
-	if b.perIP[ip]--; b.perIP[ip] <= 0 {
-		delete(b.perIP, ip)
+	c.parks = parks
+	c.ended = func() {
+		b.mu.Lock()
+		if b.perIP[ip]--; b.perIP[ip] <= 0 {
+			delete(b.perIP, ip)
+		}
+		delete(b.conns, c)
+		b.mu.Unlock()
+		b.connWG.Done()
+		ended()
 	}
-	delete(b.conns, c)
-	b.mu.Unlock()
+	b.timers.set(c, c.start.Add(b.opts.ConnectTimeout).UnixNano())
+	return c
 }
 
 // admitConn registers a new connection, or says why it is refused.

@@ -50,6 +50,11 @@ type conn struct {
 
 	// Guarded by the broker's timers.
 	timer timerEntry
+
+	// Set before the read loop first runs.
+	parks  bool   // the read loop may park its transport's wait for input
+	resume func() // read, made once rather than at every park
+	ended  func() // runs once the connection is over and cleaned up
 }
 
 func newConn(b *Broker, t Transport) *conn {
@@ -65,58 +70,84 @@ func newConn(b *Broker, t Transport) *conn {
 	c.out = newOutbox(b.opts.MaxOutboundBytes, func() { go c.writeLoop() })
 	c.window.max = b.opts.MaxUnackedBytes
 	c.sess = newSession(b, c)
+	c.resume = c.read
 	c.lastRead.Store(now.UnixNano())
 	c.lastWrite.Store(now.UnixNano())
 	return c
 }
 
-// run serves the connection until it ends and everything is cleaned up.
-func (c *conn) run() {
-	c.b.timers.set(c, c.start.Add(c.b.opts.ConnectTimeout).UnixNano())
-	c.readLoop()
+// read runs the read loop, then cleans up once the connection has ended
+// and runs ended. When the loop parks instead, the transport calls read
+// again once there is input.
+func (c *conn) read() {
+	if c.readLoop() {
+		return
+	}
+	// Whatever goes wrong while cleaning up, the connection is closed
+	// and counted out, and one session's bug leaves the others running.
+	defer c.ended()
+	defer func() {
+		if p := recover(); p != nil {
+			c.b.log.Error("panic ending session", "conn", c.id, "remote", c.info.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
+			c.t.Close()
+		}
+	}()
 	c.out.closeAfter(nil)
 	c.sess.cleanup()
 	<-c.writerDone
 	c.b.timers.end(c)
 }
 
-// readLoop reads and handles frames until the connection ends. A panic
-// while handling one is this connection's alone: it is logged with its
-// stack and the connection closes, as any other error would close it.
-func (c *conn) readLoop() {
+// readLoop reads and handles frames until the connection ends, or until
+// the transport has taken over the wait for input (parked is then true,
+// and the connection is no longer this goroutine's to touch). A panic
+// while handling a frame is this connection's alone: it is logged with
+// its stack and the connection closes, as any other error would close
+// it.
+func (c *conn) readLoop() (parked bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.b.log.Error("panic in session", "conn", c.id, "remote", c.info.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
 			c.fail("internal error", "")
+			parked = false
 		}
 	}()
 	waiter, _ := c.t.(ReadWaiter)
+	parker, _ := c.t.(ReadParker)
+	if !c.parks {
+		parker = nil
+	}
 	var buf *[]byte
 	defer func() {
 		if buf != nil {
 			c.b.readBufs.Put(buf)
 		}
 	}()
-	for {
+	// A loop reads before it parks: it was started or resumed because
+	// input is there, or soon will be.
+	for fresh := true; ; fresh = false {
 		if buf == nil {
+			if parker != nil && !fresh && parker.ParkRead(c.resume) {
+				return true
+			}
 			if waiter != nil {
 				if err := waiter.WaitRead(); err != nil {
-					return
+					return false
 				}
 			}
 			buf = c.b.readBufs.Get().(*[]byte)
 		}
 		n, err := c.t.Read(*buf)
 		if n > 0 && !c.feed((*buf)[:n]) {
-			return
+			return false
 		}
 		if err != nil {
-			return
+			return false
 		}
 		// A short read most likely emptied the socket: hand the buffer
 		// back while waiting for more, unless the transport cannot wait
 		// without one.
-		if waiter != nil && n < len(*buf) {
+		if (waiter != nil || parker != nil) && n < len(*buf) {
 			c.b.readBufs.Put(buf)
 			buf = nil
 		}

@@ -28,6 +28,22 @@ type ReadWaiter interface {
 	WaitRead() error
 }
 
+// ReadParker is implemented by transports that can wait for input with no
+// goroutine at all: the session's read loop then ends while its client is
+// quiet and a new one takes over once input arrives, so an idle
+// connection holds no goroutine stack. Sessions started with Start use
+// it; one run with Serve still has its caller's goroutine waiting.
+type ReadParker interface {
+	// ParkRead arranges for resume to run once, on a goroutine of its
+	// own, when Read would not block: there is input, the stream has
+	// ended or failed, or Close has been called. It reports false,
+	// having arranged nothing, when the transport cannot wait that way
+	// now (input is already buffered, the connection is not a socket);
+	// the caller then waits as it otherwise would. After true, the
+	// caller must leave the connection to resume.
+	ParkRead(resume func()) bool
+}
+
 // Outbound is one encoded frame: its head (command, headers, blank line)
 // and its body with the terminating NUL. A message fanned out to many
 // subscribers shares one Body slice; only the head differs.

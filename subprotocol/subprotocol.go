@@ -11,6 +11,8 @@ package subprotocol
 
 import (
 	"io"
+	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +25,33 @@ import (
 // satisfies it.
 type Server interface {
 	Serve(t broker.Transport)
+}
+
+// starter is a Server that can start a session without blocking, as the
+// broker does (broker.Broker.Start): then no goroutine waits for a session
+// whose client is quiet.
+type starter interface {
+	Start(t broker.Transport, ended func())
+}
+
+// serve runs a session on t and closes t once it is over. A Server that
+// cannot start sessions runs on a goroutine of its own, where a panic is
+// logged rather than taking down every other connection, as net/http does
+// for handlers.
+func serve(srv Server, t broker.Transport, log *slog.Logger) {
+	if s, ok := srv.(starter); ok {
+		s.Start(t, func() { t.Close() })
+		return
+	}
+	go func() {
+		defer t.Close()
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("panic serving stomp connection", "remote", t.Info().RemoteAddr, "transport", t.Info().Transport, "panic", p, "stack", string(debug.Stack()))
+			}
+		}()
+		srv.Serve(t)
+	}()
 }
 
 // DefaultWriteTimeout bounds one write to a peer unless configured

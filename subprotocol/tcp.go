@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +34,10 @@ type TCPOptions struct {
 }
 
 // ServeTCP accepts plain STOMP connections (also STOMP over TLS, when ln is
-// a TLS listener) and serves each on its own goroutine with srv. It returns
-// nil once ln is closed, or the first error that is not temporary. Sessions
+// a TLS listener) and serves each with srv: the broker's sessions wait for
+// input without a goroutine while their clients are quiet (on Linux,
+// without TLS), any other Server's run on a goroutine each. It returns nil
+// once ln is closed, or the first error that is not temporary. Sessions
 // already running are left to srv to end.
 func ServeTCP(ln net.Listener, srv Server, opts TCPOptions) error {
 	logger := opts.Logger
@@ -46,6 +47,7 @@ func ServeTCP(ln net.Listener, srv Server, opts TCPOptions) error {
 	timeout := writeTimeout(opts.WriteTimeout)
 	// Shared by this listener's connections that cannot use writev.
 	pool := &sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+	p := newPoller()
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()
@@ -64,7 +66,8 @@ func ServeTCP(ln net.Listener, srv Server, opts TCPOptions) error {
 		delay = 0
 		t := newTCPTransport(c, pool)
 		t.deadline.timeout = timeout
-		go serveTCPConn(t, srv, logger)
+		t.park = p.slot(c)
+		serve(srv, t, logger)
 	}
 }
 
@@ -73,23 +76,12 @@ func isTemporary(err error) bool {
 	return errors.As(err, &te) && te.Temporary()
 }
 
-func serveTCPConn(t *tcpTransport, srv Server, logger *slog.Logger) {
-	defer t.Close()
-	// As net/http does for handlers: one session's bug must not take
-	// down every other connection.
-	defer func() {
-		if p := recover(); p != nil {
-			logger.Error("panic serving stomp connection", "remote", t.info.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
-		}
-	}()
-	srv.Serve(t)
-}
-
 // tcpTransport is a broker.Transport over a stream socket.
 type tcpTransport struct {
 	conn     net.Conn
 	info     broker.ConnInfo
 	deadline lazyDeadline // for writes; no limit when its timeout is 0
+	park     parking      // the socket's place in the listener's poller
 
 	// Writer side, used only by the session's write loop.
 	writev bool        // conn gathers net.Buffers in one system call
@@ -131,6 +123,9 @@ func (t *tcpTransport) WaitRead() error {
 	}
 	return err
 }
+
+// ParkRead leaves the wait for input to the listener's poller.
+func (t *tcpTransport) ParkRead(resume func()) bool { return t.park.park(resume) }
 
 // WriteFrames writes the batch with as few system calls as it can: with
 // writev on plain sockets, so heads and shared bodies go out together
@@ -214,6 +209,7 @@ func (t *tcpTransport) Close() error {
 	if !t.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	t.park.cancel()
 	if tc, ok := t.conn.(*net.TCPConn); ok {
 		if tc.CloseWrite() == nil && tc.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
 			io.CopyN(io.Discard, tc, lingerBytes)

@@ -72,6 +72,7 @@ func NewWebSocketHandler(srv Server, opts WebSocketOptions) http.Handler {
 			buf := make([]byte, wsReadChunkSize)
 			return &buf
 		}},
+		poller: newPoller(),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -124,6 +125,7 @@ type wsHandler struct {
 	coalesce     bool
 	compress     bool
 	readBufs     *sync.Pool // *[]byte of wsReadChunkSize, see wsHijacker
+	poller       *poller    // waits on the sockets of quiet connections
 }
 
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -170,15 +172,12 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if t.ahead != nil {
 		t.in.more = t.buffered
+		t.park = h.poller.slot(t.ahead.Conn)
 	}
-	// The session runs on a goroutine of its own and the handler returns,
-	// so the HTTP server's request state and the stack it grew while
-	// serving the handshake are freed instead of lasting as long as the
-	// connection.
-	go func() {
-		defer t.Close()
-		h.srv.Serve(t)
-	}()
+	// The handler returns while the session goes on, so the HTTP server's
+	// request state and the stack it grew while serving the handshake are
+	// freed instead of lasting as long as the connection.
+	serve(h.srv, t, h.log)
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header, or
@@ -314,6 +313,7 @@ type wsTransport struct {
 	compress bool         // permessage-deflate may have been negotiated
 	deadline lazyDeadline // for writes; no limit when its timeout is 0
 	info     broker.ConnInfo
+	park     parking // the socket's place in the handler's poller
 
 	closed atomic.Bool
 }
@@ -330,6 +330,15 @@ func (t *wsTransport) WaitRead() error {
 		return nil
 	}
 	return waitReadable(t.ahead.Conn)
+}
+
+// ParkRead leaves the wait for input to the handler's poller when the
+// client is quiet: between messages, with nothing buffered.
+func (t *wsTransport) ParkRead(resume func()) bool {
+	if t.ahead == nil || !t.in.between() || t.buffered() {
+		return false
+	}
+	return t.park.park(resume)
 }
 
 // buffered reports whether input has been read from the socket and not
@@ -406,6 +415,7 @@ func (t *wsTransport) Close() error {
 	if !t.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	t.park.cancel()
 	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 	_ = t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeGrace))
 	return t.conn.Close()
