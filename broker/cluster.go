@@ -79,8 +79,8 @@ type NodeInfo struct {
 // subscription, each held for it (leased) until settled.
 type Feed interface {
 	// Fetch waits up to wait for at most n messages, handing them to
-	// take as they arrive: those that arrive together in one call, so
-	// that their priorities can be honoured.
+	// take as they arrive; those waiting already, in one call, so that
+	// their priorities can be honoured.
 	Fetch(n int, wait time.Duration, take func([]*Envelope)) error
 	// Close stops the feed; messages it leased and nobody settled go back
 	// to the other nodes in time.

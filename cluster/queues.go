@@ -117,24 +117,32 @@ type feed struct {
 	c jetstream.Consumer
 }
 
+// Fetch first takes what is waiting, all at once, so that its
+// priorities count; when nothing is, it waits for what comes and hands
+// each message on as it arrives.
 func (f *feed) Fetch(max int, wait time.Duration, take func([]*broker.Envelope)) error {
-	batch, err := f.c.Fetch(max, jetstream.FetchMaxWait(wait))
+	waiting, err := f.c.FetchNoWait(max)
 	if err != nil {
 		return err
 	}
 	var ready []*broker.Envelope
-	msgs := batch.Messages()
-	for msg := range msgs {
+	for msg := range waiting.Messages() {
 		if m := f.envelope(msg); m != nil {
 			ready = append(ready, m)
-		}
-		if len(msgs) == 0 {
-			take(ready)
-			ready = nil
 		}
 	}
 	if len(ready) > 0 {
 		take(ready)
+		return nil
+	}
+	batch, err := f.c.Fetch(max, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return err
+	}
+	for msg := range batch.Messages() {
+		if m := f.envelope(msg); m != nil {
+			take([]*broker.Envelope{m})
+		}
 	}
 	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 		return err
