@@ -90,7 +90,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	js, err := jetstream.New(cfg.Conn)
+	// A publish the cluster cannot take (cut off, no majority) fails in
+	// time, so its client hears of it.
+	js, err := jetstream.New(cfg.Conn, jetstream.WithPublishAsyncTimeout(apiTimeout))
 	if err != nil {
 		return nil, err
 	}
