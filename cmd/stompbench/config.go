@@ -20,6 +20,10 @@ type config struct {
 	scenario    string
 	rawURL      string
 	target      target
+	// receiverURLs, when set, are where subscribers and consumers
+	// connect instead, spread over them in turn (a cluster's nodes).
+	rawReceiverURLs string
+	receivers       []target
 	login       string
 	passcode    string
 	vhost       string
@@ -104,6 +108,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	}
 	var local, versions string
 	fs.StringVar(&c.scenario, "scenario", "", "what to measure: "+strings.Join(scenarios, ", "))
+	fs.StringVar(&c.rawReceiverURLs, "receiver-urls", "", "fanout, queue, persistent, drain: comma-separated broker URLs that subscribers and consumers connect to in turn, e.g. the other nodes of a cluster (default: -url)")
 	fs.StringVar(&c.rawURL, "url", "ws://127.0.0.1:8080/ws", "broker: ws://HOST:PORT/PATH (STOMP over WebSocket) or tcp://HOST:PORT (plain STOMP)")
 	fs.StringVar(&c.login, "login", "guest", "CONNECT login")
 	fs.StringVar(&c.passcode, "passcode", "guest", "CONNECT passcode")
@@ -185,9 +190,21 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	c.target = t
-	if !c.allowRemote {
-		if err := checkLoopback(t.host); err != nil {
+	for raw := range strings.SplitSeq(c.rawReceiverURLs, ",") {
+		if raw = strings.TrimSpace(raw); raw == "" {
+			continue
+		}
+		rt, err := parseTarget(raw)
+		if err != nil {
 			return nil, err
+		}
+		c.receivers = append(c.receivers, rt)
+	}
+	if !c.allowRemote {
+		for _, t := range append([]target{t}, c.receivers...) {
+			if err := checkLoopback(t.host); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for v := range strings.SplitSeq(versions, ",") {

@@ -126,6 +126,7 @@ func TestParseConfigRefuses(t *testing.T) {
 		{"remote IPv4", []string{"-scenario", "fanout", "-url", "tcp://192.0.2.7:61613"}, "not a loopback address"},
 		{"remote IPv6", []string{"-scenario", "conns", "-url", "ws://[2001:db8::1]:8080/ws"}, "-allow-remote"},
 		{"unspecified address", []string{"-scenario", "queue", "-url", "tcp://0.0.0.0:61613"}, "not a loopback address"},
+		{"remote receiver", []string{"-scenario", "queue", "-receiver-urls", "ws://127.0.0.1:8081/ws,tcp://192.0.2.7:61613"}, "not a loopback address"},
 		{"bad version", []string{"-scenario", "queue", "-accept-version", "1.2,2.0"}, "-accept-version"},
 		{"bad local address", []string{"-scenario", "conns", "-local-addrs", "nope"}, "-local-addrs"},
 		{"crash without a broker", []string{"-scenario", "crash"}, "command line after --"},

@@ -50,8 +50,11 @@ func newReceiver(b *bench, publishers int, ack bool) *receiver {
 	}
 }
 
-func (r *receiver) spec() *dialSpec {
+func (r *receiver) spec(i int) *dialSpec {
 	s := r.b.spec()
+	if ts := r.b.cfg.receivers; len(ts) > 0 {
+		s.target = ts[i%len(ts)]
+	}
 	s.onMessage = r.onMessage
 	s.onReceipt = r.onReceipt
 	return s
@@ -182,7 +185,7 @@ func (b *bench) connectReceivers(ctx context.Context, n, publishers int, ack boo
 	}
 	var subscribed atomic.Int64
 	b.setProgressLevel("subscribed", subscribed.Load)
-	conns, err := b.dialMany(ctx, n, 0, func(i int) *dialSpec { return rs[i].spec() })
+	conns, err := b.dialMany(ctx, n, 0, func(i int) *dialSpec { return rs[i].spec(i) })
 	if err != nil {
 		return nil, err
 	}
