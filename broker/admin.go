@@ -164,6 +164,17 @@ func (m *message) export(redelivered bool) Message {
 // Peek returns up to limit waiting messages of a queue in delivery order,
 // without consuming them.
 func (b *Broker) Peek(name string, limit int) ([]Message, error) {
+	if cl := b.opts.Cluster; cl != nil && isQueue(name) && !strings.HasPrefix(name, tempQueueNamePrefix) {
+		xs, err := cl.PeekQueue(name, limit)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Message, len(xs))
+		for i, x := range xs {
+			out[i] = imported(x, name).export(false)
+		}
+		return out, nil
+	}
 	q := b.local.queue(name, false)
 	if q == nil {
 		return nil, ErrNotFound
@@ -202,6 +213,13 @@ func (b *Broker) Publish(dest string, headers []stomp.Header, body []byte) error
 
 // Purge drops every waiting message of a queue and returns how many.
 func (b *Broker) Purge(name string) (int, error) {
+	if cl := b.opts.Cluster; cl != nil && isQueue(name) && !strings.HasPrefix(name, tempQueueNamePrefix) {
+		n, err := cl.PurgeQueue(name)
+		if q := b.local.queue(name, false); q != nil {
+			q.purge()
+		}
+		return n, err
+	}
 	q := b.local.queue(name, false)
 	if q == nil {
 		return 0, ErrNotFound
@@ -217,6 +235,11 @@ func (b *Broker) DeleteDestination(name string) error {
 			return ErrNotFound
 		}
 		return nil
+	}
+	if cl := b.opts.Cluster; cl != nil && !strings.HasPrefix(name, tempQueueNamePrefix) {
+		if _, err := cl.PurgeQueue(name); err != nil {
+			return err
+		}
 	}
 	q := b.local.queue(name, false)
 	if q == nil {

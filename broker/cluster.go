@@ -62,6 +62,10 @@ type Cluster interface {
 	// QueueDepths reports the messages each shared queue holds, waiting
 	// or handed out and not yet settled, by name.
 	QueueDepths() (map[string]int, error)
+	// PurgeQueue drops what a shared queue holds and says how much;
+	// PeekQueue shows up to limit of its messages without taking them.
+	PurgeQueue(name string) (int, error)
+	PeekQueue(name string, limit int) ([]*Envelope, error)
 	// Ask puts a question to every other node and returns the answers
 	// that come within a moment; Answer makes this node answer one.
 	Ask(question string, body []byte) ([][]byte, error)

@@ -246,3 +246,23 @@ func waitFor(t *testing.T, ok func() bool) {
 	}
 	t.Fatal("condition not met within 10s")
 }
+
+// TestPeekAndPurgeAcrossNodes: an operator on any node peeks at and
+// purges a queue whose messages wait in the cluster.
+func TestPeekAndPurgeAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 2, broker.Options{})
+	pub := tc.dial(t, 1)
+	for i := range 3 {
+		pub.Send("/queue/ops", "text/plain", []byte(fmt.Sprint(i)), gostomp.SendOpt.Receipt)
+	}
+	ms, err := tc.brokers[0].Peek("/queue/ops", 2)
+	if err != nil || len(ms) != 2 || string(ms[0].Body) != "0" || string(ms[1].Body) != "1" {
+		t.Fatalf("peek gave %d messages, %v", len(ms), err)
+	}
+	if n, err := tc.brokers[0].Purge("/queue/ops"); err != nil || n != 3 {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if d, err := tc.brokers[1].Destination("/queue/ops"); err == nil && d.Depth != 0 {
+		t.Fatalf("after the purge node 2 sees %+v", d)
+	}
+}

@@ -176,3 +176,48 @@ type lease struct{ msg jetstream.Msg }
 func (l lease) Ack()     { l.msg.Ack() }
 func (l lease) Release() { l.msg.Nak() }
 func (l lease) Extend()  { l.msg.InProgress() }
+
+// PurgeQueue drops every message the queue name holds in the cluster and
+// says how many there were.
+func (n *Node) PurgeQueue(name string) (int, error) {
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	s, err := n.js.Stream(ctx, queueStream)
+	if err != nil {
+		return 0, err
+	}
+	before, err := n.QueueDepths()
+	if err != nil {
+		return 0, err
+	}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(queueSubject(name))); err != nil {
+		return 0, err
+	}
+	return before[name], nil
+}
+
+// PeekQueue returns up to limit of the messages the queue name holds, in
+// order, without taking them.
+func (n *Node) PeekQueue(name string, limit int) ([]*broker.Envelope, error) {
+	ctx, cancel := ctxTimeout()
+	defer cancel()
+	s, err := n.js.Stream(ctx, queueStream)
+	if err != nil {
+		return nil, err
+	}
+	var out []*broker.Envelope
+	for seq := uint64(1); len(out) < limit; {
+		raw, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(queueSubject(name)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return out, err
+		}
+		if m, err := decode(raw.Data); err == nil {
+			out = append(out, m)
+		}
+		seq = raw.Sequence + 1
+	}
+	return out, nil
+}
