@@ -17,38 +17,38 @@ import (
 
 // config is the parsed command line.
 type config struct {
-	scenario    string
-	rawURL      string
-	target      target
+	scenario string
+	rawURL   string
+	target   target
 	// receiverURLs, when set, are where subscribers and consumers
 	// connect instead, spread over them in turn (a cluster's nodes).
 	rawReceiverURLs string
 	receivers       []target
-	login       string
-	passcode    string
-	vhost       string
-	publishers  int
-	subscribers int
-	producers   int
-	consumers   int
-	size        int
-	rate        float64
-	warmup      time.Duration
-	duration    time.Duration
-	destination string
-	prefetch    int
-	window      int
-	messages    int
-	ackReceipts bool
-	conns       int
-	hold        time.Duration
-	heartbeat   time.Duration
-	connectRate float64
-	pid         int
-	jsonPath    string
-	allowRemote bool
-	timeout     time.Duration
-	quiet       bool
+	login           string
+	passcode        string
+	vhost           string
+	publishers      int
+	subscribers     int
+	producers       int
+	consumers       int
+	size            int
+	rate            float64
+	warmup          time.Duration
+	duration        time.Duration
+	destination     string
+	prefetch        int
+	window          int
+	messages        int
+	ackReceipts     bool
+	conns           int
+	hold            time.Duration
+	heartbeat       time.Duration
+	connectRate     float64
+	pid             int
+	jsonPath        string
+	allowRemote     bool
+	timeout         time.Duration
+	quiet           bool
 
 	// Beyond the shared contract.
 	label        string
