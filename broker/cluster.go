@@ -26,7 +26,10 @@ type Cluster interface {
 	PublishTopics(ms []*Envelope) error
 	// WatchTopics delivers the other nodes' messages on topics that
 	// pattern matches (wildcards as in SUBSCRIBE) until stop is called.
-	WatchTopics(pattern string, deliver func(*Envelope)) (stop func(), err error)
+	// Other nodes' publishers are not held back by this node's
+	// subscribers: when this node falls behind and messages are lost,
+	// it calls lost.
+	WatchTopics(pattern string, deliver func(*Envelope), lost func()) (stop func(), err error)
 
 	// Enqueue stores queue messages in their shared queues, where
 	// exactly one consumer on some node will take each. It returns once

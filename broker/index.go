@@ -157,6 +157,37 @@ func (x *topicIndex) unbind(p pattern, sub *topicSub, d *durable) {
 	}
 }
 
+// boundTo returns the live subscriptions made on exactly pattern.
+func (x *topicIndex) boundTo(dest string) []*topicSub {
+	p := parsePattern(dest)
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var bs *bindings
+	if !p.wild {
+		if t := x.topics[p.dest]; t != nil {
+			bs = &t.bindings
+		}
+	} else {
+		n := &x.root
+		for _, w := range p.words {
+			if n = n.child(w, false); n == nil {
+				return nil
+			}
+		}
+		bs = &n.bindings
+	}
+	if bs == nil {
+		return nil
+	}
+	out := make([]*topicSub, 0, len(bs.live))
+	for sub := range bs.live {
+		if sub.pattern.dest == dest {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
 // match adds to m every subscription a published name reaches, and
 // returns the name's topic if one is recorded.
 func (x *topicIndex) match(name string, m *matches) *topic {

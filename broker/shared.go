@@ -234,7 +234,8 @@ func (r *local) watch(pattern string) error {
 	defer r.watchMu.Unlock()
 	w := r.watches[pattern]
 	if w == nil {
-		stop, err := r.cl.WatchTopics(pattern, func(x *Envelope) { r.deliverRemote(pattern, x) })
+		stop, err := r.cl.WatchTopics(pattern, func(x *Envelope) { r.deliverRemote(pattern, x) },
+			func() { r.lostRemote(pattern) })
 		if err != nil {
 			return err
 		}
@@ -288,6 +289,18 @@ func (r *local) deliverRemote(pattern string, x *Envelope) {
 		r.stats.delivered.Add(1)
 		if t != nil {
 			t.delivered.Add(1)
+		}
+	}
+}
+
+// lostRemote disconnects the subscriptions on pattern when this node
+// fell behind the other nodes' publishers and lost messages for them: a
+// subscriber is told, as one that falls behind on its own is, rather
+// than missing messages unawares.
+func (r *local) lostRemote(pattern string) {
+	for _, sub := range r.topics.boundTo(pattern) {
+		if sub.conn.failSlow("slow consumer: this node fell behind the cluster's publishers on " + pattern + "; messages were lost") {
+			r.stats.slowConsumers.Add(1)
 		}
 	}
 }

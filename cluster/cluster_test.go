@@ -266,3 +266,33 @@ func TestPeekAndPurgeAcrossNodes(t *testing.T) {
 		t.Fatalf("after the purge node 2 sees %+v", d)
 	}
 }
+
+// TestWatchReportsLoss: a node that cannot keep up with another node's
+// topic messages is told it lost some, rather than missing them unawares.
+func TestWatchReportsLoss(t *testing.T) {
+	tc := startCluster(t, 2, broker.Options{})
+	lost := make(chan struct{}, 1)
+	slow := func(*broker.Envelope) { time.Sleep(time.Millisecond) }
+	stop, err := tc.nodes[1].WatchTopics("/topic/flood", slow, func() {
+		select {
+		case lost <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	time.Sleep(200 * time.Millisecond) // the interest reaches the other server
+	m := &broker.Envelope{ID: "x", Destination: "/topic/flood", Body: make([]byte, 16)}
+	for range watchBuffer + 1000 {
+		if err := tc.nodes[0].PublishTopics([]*broker.Envelope{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loss was not reported")
+	}
+}

@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"time"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -36,8 +38,8 @@ func (n *Node) PublishTopics(ms []*broker.Envelope) error {
 // WatchTopics delivers other nodes' messages on what pattern matches, in
 // the order they arrive, through one goroutine: a pattern that needs two
 // subjects still hears each publisher in its order.
-func (n *Node) WatchTopics(pattern string, deliver func(*broker.Envelope)) (stop func(), err error) {
-	ch := make(chan *nats.Msg, 4096)
+func (n *Node) WatchTopics(pattern string, deliver func(*broker.Envelope), lost func()) (stop func(), err error) {
+	ch := make(chan *nats.Msg, watchBuffer)
 	var subs []*nats.Subscription
 	for _, subj := range patternSubjects(pattern) {
 		s, err := n.nc.ChanSubscribe(subj, ch)
@@ -47,17 +49,26 @@ func (n *Node) WatchTopics(pattern string, deliver func(*broker.Envelope)) (stop
 			}
 			return nil, err
 		}
-		// Past the channel, NATS drops what a slow node cannot take, as
-		// the broker drops a subscriber that falls behind.
-		s.SetPendingLimits(-1, -1)
+		// Past the channel NATS drops what this node cannot take: core
+		// NATS holds no publisher back. The drops are counted, and the
+		// broker told (lost).
 		subs = append(subs, s)
 	}
 	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		check := time.NewTicker(dropCheck)
+		defer check.Stop()
+		var dropped int
 		for {
 			select {
+			case <-check.C:
+				if d := droppedBy(subs); d > dropped {
+					dropped = d
+					n.log.Warn("this node fell behind the cluster's topic messages", "pattern", pattern, "dropped", d)
+					lost()
+				}
 			case msg := <-ch:
 				m, err := decode(msg.Data)
 				if err != nil {
@@ -77,6 +88,23 @@ func (n *Node) WatchTopics(pattern string, deliver func(*broker.Envelope)) (stop
 		close(quit)
 		<-done
 	}, nil
+}
+
+// watchBuffer is how many topic messages a node holds for a pattern
+// before NATS drops them; dropCheck how often drops are looked for.
+const (
+	watchBuffer = 8192
+	dropCheck   = 100 * time.Millisecond
+)
+
+func droppedBy(subs []*nats.Subscription) int {
+	n := 0
+	for _, s := range subs {
+		if d, err := s.Dropped(); err == nil {
+			n += d
+		}
+	}
+	return n
 }
 
 // waitAcks waits for JetStream to acknowledge each publish.
