@@ -81,3 +81,7 @@ func (p pattern) matches(name string) bool {
 	}
 	return at[len(words)]
 }
+
+// TopicMatches reports whether the topic destination name is one that
+// the subscription pattern (wildcards as in SUBSCRIBE) reaches.
+func TopicMatches(pattern, name string) bool { return parsePattern(pattern).matches(name) }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -294,5 +295,40 @@ func TestWatchReportsLoss(t *testing.T) {
 	case <-lost:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the loss was not reported")
+	}
+}
+
+// TestTopicsWithoutDurablesStoreNothing: a topic no durable subscription
+// matches costs no JetStream write; one that a durable subscription
+// matches is stored once for it.
+func TestTopicsWithoutDurablesStoreNothing(t *testing.T) {
+	tc := startCluster(t, 2, broker.Options{})
+	pub := tc.dial(t, 0)
+	pub.Send("/topic/plain", "text/plain", []byte("x"), gostomp.SendOpt.Receipt)
+	stored := func() uint64 {
+		s, err := tc.nodes[0].js.Stream(context.Background(), topicStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq
+	}
+	if n := stored(); n != 0 {
+		t.Fatalf("a topic without durable subscriptions stored %d messages", n)
+	}
+	c := tc.dial(t, 1, gostomp.ConnOpt.Header("client-id", "keeper"))
+	if _, err := c.Subscribe("/topic/kept.*", gostomp.AckAuto, gostomp.SubscribeOpt.Id("k"), gostomp.SubscribeOpt.Header("durable", "true")); err != nil {
+		t.Fatal(err)
+	}
+	// Frames are handled in order: once this is receipted, so is the
+	// SUBSCRIBE, and every node knows of the subscription.
+	c.Send("/topic/elsewhere", "text/plain", nil, gostomp.SendOpt.Receipt)
+	pub.Send("/topic/kept.a", "text/plain", []byte("x"), gostomp.SendOpt.Receipt)
+	pub.Send("/topic/plain", "text/plain", []byte("x"), gostomp.SendOpt.Receipt)
+	if n := stored(); n != 1 {
+		t.Fatalf("stored %d messages, want the one a durable subscription matches", n)
 	}
 }

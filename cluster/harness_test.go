@@ -51,10 +51,14 @@ func startCluster(t *testing.T, size int, opts broker.Options) *testCluster {
 		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
 	}
 	tc := &testCluster{}
+	dirs := make([]string, size)
+	for i := range dirs {
+		dirs[i] = t.TempDir() // removed after tc.stop, which runs first
+	}
 	t.Cleanup(tc.stop)
 	for i := range size {
 		name := fmt.Sprintf("n%d", i+1)
-		cfg := ServerConfig{Name: name, DataDir: t.TempDir(), Routes: routes, MaxMemory: 64 << 20, MaxStore: 1 << 30}
+		cfg := ServerConfig{Name: name, DataDir: dirs[i], Routes: routes, MaxMemory: 64 << 20, MaxStore: 1 << 30}
 		if size > 1 {
 			cfg.Cluster = fmt.Sprintf("127.0.0.1:%d", ports[i])
 		} else {

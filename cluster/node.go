@@ -66,7 +66,11 @@ type Node struct {
 	js     jetstream.JetStream
 	claims jetstream.KeyValue
 	nodes  jetstream.KeyValue
-	ready  atomic.Pointer[error] // nil pointer: ready
+
+	durableKV   jetstream.KeyValue
+	durables    *durableIndex
+	stopAnswers []func()
+	ready       atomic.Pointer[error] // nil pointer: ready
 
 	mu      sync.Mutex
 	held    map[string]uint64 // client-id claims of this node: key → revision
@@ -96,9 +100,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, nc: cfg.Conn, js: js, held: make(map[string]uint64), stop: make(chan struct{})}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, nc: cfg.Conn, js: js, held: make(map[string]uint64),
+		stop: make(chan struct{}), durables: newDurableIndex(),
+	}
 	n.settle.nc = cfg.Conn
 	if err := retry(ctx, n.setUp); err != nil {
+		return nil, fmt.Errorf("joining the cluster: %w", err)
+	}
+	if err := n.startDurables(); err != nil {
 		return nil, fmt.Errorf("joining the cluster: %w", err)
 	}
 	n.done.Add(2)
@@ -138,10 +148,10 @@ func (n *Node) setUp(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	// Topic messages are kept only while a durable subscription still
-	// has to take them.
+	// Topic messages that durable subscriptions take are kept only until
+	// each has taken them.
 	if _, err := n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: topicStream, Subjects: []string{topicSubjects + ">"},
+		Name: topicStream, Subjects: []string{durableSubjects + ">"},
 		Retention: jetstream.InterestPolicy, Storage: jetstream.FileStorage, Replicas: r,
 	}); err != nil {
 		return err
@@ -152,8 +162,13 @@ func (n *Node) setUp(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	n.nodes, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if n.nodes, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: nodeBucket, TTL: nodeTTL, Replicas: r, Storage: jetstream.MemoryStorage,
+	}); err != nil {
+		return err
+	}
+	n.durableKV, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: durableBucket, Replicas: r, Storage: jetstream.FileStorage,
 	})
 	return err
 }
@@ -215,6 +230,9 @@ func (n *Node) check() {
 
 // Close leaves the cluster: claims are dropped, the connection closed.
 func (n *Node) Close() error {
+	for _, stop := range n.stopAnswers {
+		stop()
+	}
 	close(n.stop)
 	n.done.Wait()
 	n.mu.Lock()

@@ -90,6 +90,12 @@ func (n *Node) Ask(question string, body []byte) ([][]byte, error) {
 	if nodes, err := n.Nodes(); err == nil {
 		want = len(nodes) - 1
 	}
+	return n.ask(question, body, askWait, want)
+}
+
+// ask gathers answers until want have come (any number when negative) or
+// wait has passed.
+func (n *Node) ask(question string, body []byte, wait time.Duration, want int) ([][]byte, error) {
 	if want == 0 {
 		return nil, nil
 	}
@@ -104,7 +110,7 @@ func (n *Node) Ask(question string, body []byte) ([][]byte, error) {
 		return nil, err
 	}
 	var out [][]byte
-	deadline := time.After(askWait)
+	deadline := time.After(wait)
 	for want < 0 || len(out) < want {
 		select {
 		case m := <-ch:

@@ -62,11 +62,18 @@ func (n *Node) ConsumeDurable(name, pattern, owner string) (broker.Feed, error) 
 		}
 	}
 	cfg := jetstream.ConsumerConfig{
-		Durable: durable, FilterSubjects: patternSubjects(pattern),
+		Durable: durable, FilterSubjects: patternSubjects(durableSubjects, pattern),
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		Metadata:      map[string]string{"durable": name, "pattern": pattern, "owner": owner},
 	}
-	return n.feed(topicStream, cfg)
+	f, err := n.feed(topicStream, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.registerDurable(name, pattern); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // ForgetDurable deletes the durable subscription name, if owner made it.
@@ -84,7 +91,10 @@ func (n *Node) ForgetDurable(name, owner string) error {
 	if info.CachedInfo().Config.Metadata["owner"] != owner {
 		return errors.New("access denied: cannot read durable subscription " + name + " (another user's)")
 	}
-	return n.js.DeleteConsumer(ctx, topicStream, durable)
+	if err := n.js.DeleteConsumer(ctx, topicStream, durable); err != nil {
+		return err
+	}
+	return n.unregisterDurable(name)
 }
 
 // feed makes (or finds) a shared consumer and returns a feed from it.

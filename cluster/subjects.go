@@ -10,9 +10,12 @@ import "strings"
 // so nothing needs to be read back from a subject.
 const (
 	topicSubjects = "stp.t."
-	queueSubjects = "stp.q."
-	inboxSubjects = "stp.i."
-	askSubjects   = "stp.ask."
+	// durableSubjects carry the copies of topic messages that durable
+	// subscriptions take (durables.go).
+	durableSubjects = "stp.d."
+	queueSubjects   = "stp.q."
+	inboxSubjects   = "stp.i."
+	askSubjects     = "stp.ask."
 )
 
 // queueName reads a queue's name back from its subject.
@@ -44,9 +47,10 @@ func subject(root, name string) string {
 	return b.String()
 }
 
-// topicSubject is the subject of a topic destination (/topic/…).
-func topicSubject(dest string) string {
-	return subject(topicSubjects, strings.TrimPrefix(dest, "/topic/"))
+// topicSubject is the subject of a topic destination (/topic/…) under
+// root: topicSubjects or durableSubjects.
+func topicSubject(root, dest string) string {
+	return subject(root, strings.TrimPrefix(dest, "/topic/"))
 }
 
 // queueSubject is the subject of a queue destination (/queue/…).
@@ -65,7 +69,7 @@ func inboxSubject(dest string) string {
 // words before it, broader than the pattern when more words follow (the
 // receiver filters those), plus the words alone when "#" is last and may
 // take none: /topic/a.# is stp.t.a and stp.t.a.>.
-func patternSubjects(pattern string) []string {
+func patternSubjects(root, pattern string) []string {
 	words := strings.Split(strings.TrimPrefix(pattern, "/topic/"), ".")
 	hash := -1
 	for i, w := range words {
@@ -75,11 +79,11 @@ func patternSubjects(pattern string) []string {
 		}
 	}
 	if hash < 0 {
-		return []string{subject(topicSubjects, strings.Join(words, "."))}
+		return []string{subject(root, strings.Join(words, "."))}
 	}
-	prefix := topicSubjects
+	prefix := root
 	if hash > 0 {
-		prefix = subject(topicSubjects, strings.Join(words[:hash], ".")) + "."
+		prefix = subject(root, strings.Join(words[:hash], ".")) + "."
 	}
 	subs := []string{prefix + ">"}
 	onlyHashes := true

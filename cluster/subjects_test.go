@@ -19,7 +19,7 @@ func TestPatternSubjects(t *testing.T) {
 		{"/topic/*.#", []string{"stp.t.*.>", "stp.t.*"}},
 		{"/topic/a..b", []string{"stp.t.a.~.b"}},
 	} {
-		if got := patternSubjects(tc.pattern); !slices.Equal(got, tc.want) {
+		if got := patternSubjects(topicSubjects, tc.pattern); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.pattern, got, tc.want)
 		}
 	}

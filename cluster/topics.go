@@ -10,23 +10,22 @@ import (
 )
 
 // PublishTopics sends topic messages to the other nodes on their subjects,
-// where the topic stream also keeps them for durable subscriptions. A
-// persistent message is published through JetStream, and the call
-// returns once the stream has stored it.
+// and a copy of each that a durable subscription matches to the topic
+// stream; it returns once the stream has stored those copies.
 func (n *Node) PublishTopics(ms []*broker.Envelope) error {
 	if err := n.Ready(); err != nil {
 		return err
 	}
 	var acks []jetstream.PubAckFuture
 	for _, m := range ms {
-		subj, data := topicSubject(m.Destination), encode(m)
-		if !m.Persistent {
-			if err := n.nc.Publish(subj, data); err != nil {
-				return err
-			}
+		data := encode(m)
+		if err := n.nc.Publish(topicSubject(topicSubjects, m.Destination), data); err != nil {
+			return err
+		}
+		if !n.durables.wanted(m.Destination) {
 			continue
 		}
-		f, err := n.js.PublishAsync(subj, data)
+		f, err := n.js.PublishAsync(topicSubject(durableSubjects, m.Destination), data)
 		if err != nil {
 			return err
 		}
@@ -41,7 +40,7 @@ func (n *Node) PublishTopics(ms []*broker.Envelope) error {
 func (n *Node) WatchTopics(pattern string, deliver func(*broker.Envelope), lost func()) (stop func(), err error) {
 	ch := make(chan *nats.Msg, watchBuffer)
 	var subs []*nats.Subscription
-	for _, subj := range patternSubjects(pattern) {
+	for _, subj := range patternSubjects(topicSubjects, pattern) {
 		s, err := n.nc.ChanSubscribe(subj, ch)
 		if err != nil {
 			for _, s := range subs {
