@@ -6,14 +6,21 @@
 #   tests/bench/cluster.sh [SCENARIO ...]     (default: fanout queue persistent)
 #
 # Scenarios, each run once on one node and once on the cluster per round:
-#   fanout      1 publisher × 50 subscribers, 256 B, max rate. On the cluster the
-#               publisher is on n1 and every subscriber on n2, so n2's deliveries all
-#               come through NATS: its deliveries/s are the "per node" figure.
+#   fanout      1 publisher × 50 subscribers, 256 B, FANOUT_RATE messages/s [12000,
+#               i.e. 600k deliveries/s]. On the cluster the publisher is on n1 and
+#               every subscriber on n2, so n2's deliveries all come through NATS: its
+#               deliveries/s are the "per node" figure. A fixed rate, because core NATS
+#               does not hold a publisher back for another node's subscribers (past
+#               its buffer a node drops, and disconnects the subscribers it failed).
+#   fanout-max  as fanout at the highest rate the subscribers take (one node paces
+#               its publisher; on the cluster expect losses, reported as such).
 #   queue       4 producers × 4 consumers, client-individual; cluster: producers on n1,
 #               consumers on n2 and n3.
 #   persistent  as queue, persistent:true with a receipt per SEND.
 # For each run the broker's CPU seconds per message are taken from /proc (the
 # receiving node's on the cluster, and the publishing node's beside it).
+# With RABBITMQ=1, RabbitMQ with Web-STOMP (tests/bench/peers.sh) runs the queue
+# and persistent scenarios in the same rounds, as the single-node peer.
 #
 # Environment: ROUNDS [3], DURATION [10s], STATE [/tmp/stampede-cluster-bench],
 # RESULTS [$STATE/results]. Results: one stompbench JSON per run, and
@@ -75,7 +82,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 args_for() {
 	case $1 in
-	fanout) echo "-scenario fanout -publishers 1 -subscribers 50 -size 256 -rate 0" ;;
+	fanout) echo "-scenario fanout -publishers 1 -subscribers 50 -size 256 -rate ${FANOUT_RATE:-12000}" ;;
+	fanout-max) echo "-scenario fanout -publishers 1 -subscribers 50 -size 256 -rate 0" ;;
 	queue) echo "-scenario queue -producers 4 -consumers 4 -size 256 -rate 0 -prefetch 100" ;;
 	persistent) echo "-scenario persistent -producers 4 -consumers 4 -size 256 -rate 0 -prefetch 100" ;;
 	*) echo "cluster.sh: unknown scenario $1" >&2; exit 2 ;;
@@ -85,18 +93,23 @@ args_for() {
 # run SCENARIO SETUP ROUND: one measured run; prints a summary line.
 run() {
 	local s=$1 setup=$2 round=$3 url receivers recv_pid pub_pid
-	if [ "$setup" = single ]; then
+	if [ "$setup" = rabbitmq ]; then
+		case $s in fanout*) return ;; esac
+		url=$("$here/peers.sh" url rabbitmq ws) receivers=""
+		recv_pid=$("$here/peers.sh" pid rabbitmq) pub_pid=$recv_pid
+	elif [ "$setup" = single ]; then
 		url=ws://127.0.0.1:19080/ws receivers="" recv_pid=${pids[0]} pub_pid=${pids[0]}
 	else
 		url=ws://127.0.0.1:19081/ws recv_pid=${pids[1]} pub_pid=${pids[0]}
 		receivers=ws://127.0.0.1:19082/ws
-		[ "$s" != fanout ] && receivers=ws://127.0.0.1:19082/ws,ws://127.0.0.1:19083/ws
+		case $s in fanout*) ;; *) receivers=ws://127.0.0.1:19082/ws,ws://127.0.0.1:19083/ws ;; esac
+		: =ws://127.0.0.1:19082/ws,ws://127.0.0.1:19083/ws
 	fi
 	local out="$RESULTS/$s-$setup-$round.json" t0r t0p
 	t0r=$(cpu_ticks "$recv_pid") t0p=$(cpu_ticks "$pub_pid")
 	# shellcheck disable=SC2046
 	"$STAMPEDE_BENCH" $(args_for "$s") -url "$url" ${receivers:+-receiver-urls "$receivers"} \
-		-duration "$DURATION" -quiet -label "$setup" -json "$out" >/dev/null
+		-duration "$DURATION" -quiet -label "$setup" -json "$out" >/dev/null 2>"$out.err" || true
 	local ticks hz
 	hz=$(getconf CLK_TCK)
 	ticks=$(( $(cpu_ticks "$recv_pid") - t0r ))
@@ -113,16 +126,23 @@ r = json.load(open(out))
 got = max(r["delivered"], r["consumed"], 1)
 sent = max(r["published"], 1)
 bad = r["lost"] + r["duplicated"] + r["errors"]
-print(f"{s}\t{setup}\t{rnd}\t{r['rate_per_s']:.0f}\t{int(ticks)/int(hz)/got*1e6:.2f}\t{int(pticks)/int(hz)/sent*1e6:.2f}\t{bad}")
+lat = r.get("latency_us") or {}
+print(f"{s}\t{setup}\t{rnd}\t{r['rate_per_s']:.0f}\t{lat.get('p50', 0):.0f}\t{lat.get('p99', 0):.0f}\t{int(ticks)/int(hz)/got*1e6:.2f}\t{int(pticks)/int(hz)/sent*1e6:.2f}\t{bad}")
 EOF
 }
 
 STAMPEDE_BENCH=$STATE/stompbench
-printf 'scenario\tsetup\tround\trate_per_s\tcpu_us_per_received\tcpu_us_per_published\tlost_dup_err\n' >"$RESULTS/summary.tsv"
+printf 'scenario\tsetup\tround\trate_per_s\tp50_us\tp99_us\tcpu_us_per_received\tcpu_us_per_published\tlost_dup_err\n' >"$RESULTS/summary.tsv"
+SETUPS="single cluster"
+[ "${RABBITMQ:-0}" = 1 ] && SETUPS="$SETUPS rabbitmq"
 for round in $(seq 1 "$ROUNDS"); do
-	for setup in single cluster; do
-		if [ "$setup" = single ]; then start_single; else start_cluster; fi
+	for setup in $SETUPS; do
+		case $setup in
+		single) start_single ;;
+		cluster) start_cluster ;;
+		rabbitmq) "$here/peers.sh" start rabbitmq ;;
+		esac
 		for s in $SCENARIOS; do run "$s" "$setup" "$round"; done
-		stop_all
+		if [ "$setup" = rabbitmq ]; then "$here/peers.sh" stop rabbitmq; else stop_all; fi
 	done
 done
