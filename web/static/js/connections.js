@@ -17,7 +17,7 @@ function meter(c) {
 }
 
 export function mount(main) {
-  const filter = h('input', { type: 'search', class: 'search', placeholder: 'Filter by address, user, client-id, transport…', 'aria-label': 'Filter connections', id: 'conn-filter' });
+  const filter = h('input', { type: 'search', class: 'search', placeholder: 'Filter by address, node, user, client-id, transport…', 'aria-label': 'Filter connections', id: 'conn-filter' });
   const table = new DataTable({
     endpoint: 'connections',
     id: 'connections',
@@ -28,7 +28,7 @@ export function mount(main) {
     onData: (d) => { count.textContent = `${fmtNum(d.total)} ${d.total === 1 ? 'connection' : 'connections'}`; },
     columns: [
       { label: 'Remote address', sort: 'remote_addr', primary: true,
-        render: (c) => h('div', { class: 'mono' }, c.remote_addr, h('span', { class: 'secondary' }, c.id)) },
+        render: (c) => h('div', { class: 'mono' }, c.remote_addr, h('span', { class: 'secondary', title: c.node ? 'node · connection id' : 'connection id' }, c.node ? `${c.node} · ${c.id}` : c.id)) },
       { label: 'User', sort: 'user',
         render: (c) => h('div', null, c.user || h('span', { class: 'muted' }, 'anonymous'), c.client_id ? h('span', { class: 'secondary mono', title: 'client-id' }, c.client_id) : null) },
       { label: 'Transport', sort: 'transport',
