@@ -25,24 +25,32 @@ func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 			continue
 		}
 		for _, sub := range p.live[rt.live[0]:rt.live[1]] {
-			if sub.reader != nil && !sub.mayRead(m.destination) {
-				continue
-			}
-			ok, busy := sub.deliver(m)
-			if !ok {
-				r.dropSlow(sub)
-				continue
-			}
-			r.stats.delivered.Add(1)
-			if rt.topic != nil {
-				rt.topic.delivered.Add(1)
-			}
+			busy := r.deliverTo(sub, m, rt.topic)
 			if busy && from != nil && sub.conn != from && !slices.Contains(congested, sub) {
 				congested = append(congested, sub)
 			}
 		}
 	}
 	return congested
+}
+
+// deliverTo hands m to one live subscriber that may read it, counting it
+// on t (if recorded), and reports whether the subscriber's connection is
+// congested. One that cannot keep up is disconnected.
+func (r *local) deliverTo(sub *topicSub, m *message, t *topic) (busy bool) {
+	if sub.reader != nil && !sub.mayRead(m.destination) {
+		return false
+	}
+	ok, busy := sub.deliver(m)
+	if !ok {
+		r.dropSlow(sub)
+		return false
+	}
+	r.stats.delivered.Add(1)
+	if t != nil {
+		t.delivered.Add(1)
+	}
+	return busy
 }
 
 // mayRead checks the subscriber's read permission on a name its pattern

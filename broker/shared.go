@@ -278,17 +278,8 @@ func (r *local) deliverRemote(pattern string, x *Envelope) {
 		return
 	}
 	for _, sub := range mt.live {
-		if sub.pattern.dest != pattern || (sub.reader != nil && !sub.mayRead(m.destination)) {
-			continue
-		}
-		ok, _ := sub.deliver(m)
-		if !ok {
-			r.dropSlow(sub)
-			continue
-		}
-		r.stats.delivered.Add(1)
-		if t != nil {
-			t.delivered.Add(1)
+		if sub.pattern.dest == pattern {
+			r.deliverTo(sub, m, t)
 		}
 	}
 }
