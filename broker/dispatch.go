@@ -73,11 +73,14 @@ func (q *queue) dispatchOnce() bool {
 			}
 		}
 	}
-	wantMore := q.pull != nil && q.depth == 0
+	var wantMore *puller
+	if q.depth == 0 {
+		wantMore = q.pull
+	}
 	q.mu.Unlock()
 	q.r.apply(q, &fx)
-	if wantMore {
-		q.pull.nudge()
+	if wantMore != nil {
+		wantMore.nudge()
 	}
 	return needMark
 }

@@ -24,7 +24,9 @@ type queue struct {
 	r    *local
 	name string
 	temp bool    // a connection's /temp-queue, removed with it
-	pull *puller // set when the queue stands in for a shared one (shared.go)
+	pull *puller // set when the queue stands in for a shared one (shared.go); guarded by mu
+
+	opening sync.Mutex // held while a puller's feed is opened, and only then
 
 	mu        sync.Mutex
 	levels    [10][]*message // by priority, FIFO within a level

@@ -52,7 +52,7 @@ func (p *puller) run() {
 			lastExtend = time.Now()
 		}
 		if n := p.q.room(); n > 0 {
-			err := p.feed.Fetch(n, fetchWait, p.q.enqueueLeased)
+			err := p.feed.Fetch(n, fetchWait, func(xs []*Envelope) { p.q.enqueueLeased(p, xs) })
 			if err != nil && !errors.Is(err, errStopped) {
 				p.q.r.log.Warn("fetching from the cluster failed", "queue", p.q.name, "err", err)
 				select {
@@ -95,11 +95,11 @@ func (q *queue) room() int {
 	return n
 }
 
-// enqueueLeased takes fetched messages; once the queue has closed they go
-// straight back.
-func (q *queue) enqueueLeased(xs []*Envelope) {
+// enqueueLeased takes messages p fetched; once p no longer feeds the
+// queue they go straight back.
+func (q *queue) enqueueLeased(p *puller, xs []*Envelope) {
 	q.mu.Lock()
-	if q.removed {
+	if q.removed || q.pull != p {
 		q.mu.Unlock()
 		for _, x := range xs {
 			x.Lease.Release()
@@ -108,7 +108,7 @@ func (q *queue) enqueueLeased(xs []*Envelope) {
 	}
 	var skip []*Envelope
 	for _, x := range xs {
-		if q.pull.filter != nil && !q.pull.filter.matches(x.Destination) {
+		if p.filter != nil && !p.filter.matches(x.Destination) {
 			skip = append(skip, x) // a broader subject's catch
 			continue
 		}
@@ -145,28 +145,56 @@ func (q *queue) extendLeases() {
 }
 
 // sharedConsumer attaches a consumer to the local stand-in of a shared
-// queue or durable subscription, starting its puller the first time.
+// queue or durable subscription, starting its puller the first time. A
+// queue this node's store still holds from running alone is the stand-in
+// too: its own messages go out beside the cluster's.
 func (r *local) sharedConsumer(name string, sub *subscription, filter *pattern, open func() (Feed, error)) error {
-	r.mu.Lock()
-	q := r.queues[name]
-	if q == nil {
-		feed, err := open()
-		if err != nil {
-			r.mu.Unlock()
+	for {
+		q := r.queue(name, true)
+		if err := q.ensurePuller(filter, open); err != nil {
 			return err
 		}
-		q = &queue{r: r, name: name}
-		q.pull = newPuller(q, feed)
-		q.pull.filter = filter
-		r.queues[name] = q
-		go q.pull.run()
+		q.mu.Lock()
+		if q.removed || q.pull == nil {
+			// Forgotten or closed while its feed was opened: again.
+			q.mu.Unlock()
+			continue
+		}
+		sub.cons = &consumer{subscription: sub, q: q}
+		q.consumers = append(q.consumers, sub.cons)
+		q.mu.Unlock()
+		q.dispatch()
+		return nil
 	}
-	sub.cons = &consumer{subscription: sub, q: q}
+}
+
+// ensurePuller starts the queue's puller if it has none. Opening a feed
+// asks the cluster, so no lock but the queue's own opening lock is held
+// meanwhile.
+func (q *queue) ensurePuller(filter *pattern, open func() (Feed, error)) error {
+	q.opening.Lock()
+	defer q.opening.Unlock()
 	q.mu.Lock()
-	q.consumers = append(q.consumers, sub.cons)
+	has := q.pull != nil
 	q.mu.Unlock()
-	r.mu.Unlock()
-	q.dispatch()
+	if has {
+		return nil
+	}
+	feed, err := open()
+	if err != nil {
+		return err
+	}
+	p := newPuller(q, feed)
+	p.filter = filter
+	q.mu.Lock()
+	if q.removed {
+		q.mu.Unlock()
+		feed.Close()
+		return nil
+	}
+	q.pull = p
+	q.mu.Unlock()
+	go p.run()
 	return nil
 }
 
@@ -196,32 +224,37 @@ func (r *local) subscribeSharedDurable(sub *subscription) error {
 // subscriber the only one; a NUL keeps it apart from every client-id.
 func durableClaim(name string) string { return "\x00durable\x00" + name }
 
-// closeIfUnused stops a shared queue's stand-in once its last consumer
-// has gone, and gives back what it held.
+// closeIfUnused stops a shared queue's puller once the queue's last
+// consumer here has gone, and gives back what it had leased. The stand-in
+// is forgotten unless it holds messages of its own.
 func (r *local) closeIfUnused(q *queue) {
-	if q.pull == nil {
-		return
-	}
 	r.mu.Lock()
 	q.mu.Lock()
-	if len(q.consumers) > 0 || q.removed {
+	p := q.pull
+	if p == nil || len(q.consumers) > 0 {
 		q.mu.Unlock()
 		r.mu.Unlock()
 		return
 	}
-	q.removed = true
-	if r.queues[q.name] == q {
-		delete(r.queues, q.name)
-	}
-	var back []*message
+	q.pull = nil
+	var back, own []*message
 	for m := q.popFront(); m != nil; m = q.popFront() {
-		back = append(back, m)
+		if m.lease != nil {
+			back = append(back, m)
+		} else {
+			own = append(own, m)
+		}
+	}
+	q.pushFront(own)
+	if q.depth == 0 && q.paged == 0 && r.queues[q.name] == q {
+		q.removed = true
+		delete(r.queues, q.name)
 	}
 	q.mu.Unlock()
 	r.mu.Unlock()
-	close(q.pull.stop)
-	<-q.pull.done
-	q.pull.feed.Close()
+	close(p.stop)
+	<-p.done
+	p.feed.Close()
 	for _, m := range back {
 		m.lease.Release()
 	}
