@@ -53,7 +53,7 @@ func (p *puller) run() {
 		}
 		if n := p.q.room(); n > 0 {
 			err := p.feed.Fetch(n, fetchWait, func(xs []*Envelope) { p.q.enqueueLeased(p, xs) })
-			if err != nil && !errors.Is(err, errStopped) {
+			if err != nil {
 				p.q.r.log.Warn("fetching from the cluster failed", "queue", p.q.name, "err", err)
 				select {
 				case <-p.stop:
@@ -76,9 +76,6 @@ func (p *puller) run() {
 		}
 	}
 }
-
-// errStopped is what a closed feed's Fetch may return.
-var errStopped = errors.New("feed stopped")
 
 // room is how many more messages the local consumers could take now.
 func (q *queue) room() int {
