@@ -332,3 +332,22 @@ func TestTopicsWithoutDurablesStoreNothing(t *testing.T) {
 		t.Fatalf("stored %d messages, want the one a durable subscription matches", n)
 	}
 }
+
+// TestQueueNamesAcrossNodes: every character a queue name may hold, and
+// empty words, travel through JetStream.
+func TestQueueNamesAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 2, broker.Options{})
+	pub := tc.dial(t, 0)
+	for _, name := range []string{"/queue/a/b", "/queue/x..y", "/queue/.lead", "/queue/A-Z_0-9"} {
+		s, err := tc.dial(t, 1).Subscribe(name, gostomp.AckAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pub.Send(name, "text/plain", []byte(name), gostomp.SendOpt.Receipt); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if m := recv(t, s); string(m.Body) != name || m.Destination != name {
+			t.Fatalf("%s: got %q at %s", name, m.Body, m.Destination)
+		}
+	}
+}

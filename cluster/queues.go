@@ -17,6 +17,9 @@ import (
 // not settle (it failed, or was cut off) goes back after AckWait,
 // counted as delivered once more.
 
+// queueConsumerIdle is how long a queue's consumer outlives its last use.
+const queueConsumerIdle = time.Hour
+
 // Enqueue stores queue messages and returns once JetStream has them.
 func (n *Node) Enqueue(ms []*broker.Envelope) error {
 	if err := n.Ready(); err != nil {
@@ -38,6 +41,10 @@ func (n *Node) Consume(name string) (broker.Feed, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable: key("q", name), FilterSubject: queueSubject(name),
 		Metadata: map[string]string{"queue": name},
+		// A queue nobody consumes for a while loses its consumer (each is
+		// a replicated group), not its messages: the next consumer makes
+		// it again.
+		InactiveThreshold: queueConsumerIdle,
 	}
 	return n.feed(queueStream, cfg)
 }
