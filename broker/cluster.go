@@ -92,6 +92,8 @@ type Feed interface {
 	// Close stops the feed; messages it leased and nobody settled go back
 	// to the other nodes in time.
 	Close()
+	// LeaseTime is how long a lease lasts unless extended.
+	LeaseTime() time.Duration
 }
 
 // Lease is a shared queue's hold on a message handed to this node.

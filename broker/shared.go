@@ -15,9 +15,9 @@ import (
 const (
 	// fetchWait bounds one fetch, so a puller notices it is stopped.
 	fetchWait = 500 * time.Millisecond
-	// extendEvery is how often held messages are reported as in progress,
-	// well within the time after which the cluster hands them to another
-	// node.
+	// extendEvery is how often, at most, held messages are reported as
+	// in progress; a third of the lease time when that is shorter, so
+	// the cluster never hands them to another node while held here.
 	extendEvery = 5 * time.Second
 )
 
@@ -45,9 +45,10 @@ func (p *puller) nudge() {
 
 func (p *puller) run() {
 	defer close(p.done)
+	every := min(extendEvery, p.feed.LeaseTime()/3)
 	lastExtend := time.Now()
 	for {
-		if time.Since(lastExtend) >= extendEvery {
+		if time.Since(lastExtend) >= every {
 			p.q.extendLeases()
 			lastExtend = time.Now()
 		}
@@ -70,7 +71,7 @@ func (p *puller) run() {
 		}
 		select {
 		case <-p.wake:
-		case <-time.After(extendEvery):
+		case <-time.After(every):
 		case <-p.stop:
 			return
 		}

@@ -182,6 +182,9 @@ func (f *feed) envelope(msg jetstream.Msg) *broker.Envelope {
 	return m
 }
 
+// LeaseTime is the consumer's AckWait.
+func (f *feed) LeaseTime() time.Duration { return f.n.cfg.AckWait }
+
 // Close does nothing: the consumer is shared and outlives this node's
 // use of it; what the node leased and did not settle goes back after
 // AckWait.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -113,9 +115,13 @@ func (in *instance) connectNATS() (*nats.Conn, int, error) {
 		Name: c.Node, DataDir: in.cfg.DataDir, Cluster: c.Cluster, Listen: c.Listen,
 		Token: hex.EncodeToString(token),
 	}
+	others := 0
 	for _, r := range strings.Split(c.Routes, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			cfg.Routes = append(cfg.Routes, r)
+			if !sameAddr(r, c.Cluster) {
+				others++
+			}
 		}
 	}
 	if c.Listen != "" {
@@ -131,7 +137,31 @@ func (in *instance) connectNATS() (*nats.Conn, int, error) {
 		ns.Shutdown()
 		return nil, 0, err
 	}
-	return nc, min(3, max(1, len(cfg.Routes))), nil
+	return nc, min(3, 1+others), nil
+}
+
+// sameAddr reports whether route URL u names the address addr
+// (host:port), so that a node counts itself once whether or not its own
+// route is listed.
+func sameAddr(u, addr string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil || addr == "" {
+		return false
+	}
+	h1, p1, err1 := net.SplitHostPort(parsed.Host)
+	h2, p2, err2 := net.SplitHostPort(addr)
+	if err1 != nil || err2 != nil || p1 != p2 {
+		return false
+	}
+	same := func(a, b string) bool {
+		ia, ib := net.ParseIP(a), net.ParseIP(b)
+		// A wildcard listen address (0.0.0.0) cannot be told from
+		// another machine's: it counts as another node, and
+		// --nats-replicas corrects the count where that is wrong.
+		return a == b || (ia != nil && ib != nil && ia.Equal(ib)) ||
+			(a == "localhost" && ib != nil && ib.IsLoopback()) || (b == "localhost" && ia != nil && ia.IsLoopback())
+	}
+	return same(h1, h2)
 }
 
 // leaveCluster closes the node and the embedded server, after the broker.

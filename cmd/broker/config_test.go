@@ -68,3 +68,23 @@ func TestHelpListsEnv(t *testing.T) {
 		t.Fatalf("code %d, help:\n%s", code, out.String())
 	}
 }
+
+// TestSameAddr: a node tells its own route among --nats-routes, so it
+// counts the cluster's nodes right whether or not its own is listed.
+func TestSameAddr(t *testing.T) {
+	for _, tc := range []struct {
+		url, addr string
+		want      bool
+	}{
+		{"nats://127.0.0.1:6222", "127.0.0.1:6222", true},
+		{"nats://127.0.0.1:6223", "127.0.0.1:6222", false},
+		{"nats://localhost:6222", "127.0.0.1:6222", true},
+		{"nats://10.0.0.5:6222", "0.0.0.0:6222", false},
+		{"nats://10.0.0.5:6222", "10.0.0.6:6222", false},
+		{"nats://n1.example:6222", "n2.example:6222", false},
+	} {
+		if got := sameAddr(tc.url, tc.addr); got != tc.want {
+			t.Errorf("sameAddr(%q, %q) = %v", tc.url, tc.addr, got)
+		}
+	}
+}
