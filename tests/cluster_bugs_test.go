@@ -1,0 +1,73 @@
+package tests
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestClusterSendAsNodeCutOff: a persistent SEND that reaches a node just
+// as it is cut off from the others must be answered, with a RECEIPT or an
+// ERROR, within a few seconds, and once linked again the node must stop
+// on SIGTERM like any other. Which node leads the queues' stream, where
+// what is sent waits for its acknowledgement, cannot be seen from
+// outside, so each node is cut off in turn until one leaves a SEND
+// unanswered or all three have been.
+func TestClusterSendAsNodeCutOff(t *testing.T) {
+	c := startCluster(t)
+	const clients = 3
+	for k, p := range c.Nodes {
+		var raws []*rawClient
+		for range clients {
+			r := dialRaw(t, p, tcpTransport)
+			r.connect()
+			raws = append(raws, r)
+		}
+		cutAt := time.Now()
+		c.links.isolate(k, true)
+		// At once, before the node's health check (every 2 s) can have
+		// noticed.
+		for i, r := range raws {
+			r.send("SEND", "as cut off", "destination", "/queue/cl.cutting", "persistent", "true", "receipt", fmt.Sprint("r", i))
+		}
+		unanswered := 0
+		for i, r := range raws {
+			if f := frameOrEnd(r, 15*time.Second-time.Since(cutAt)); f != nil {
+				t.Logf("SEND %d on %s as it was cut off: %s %q after %v", i, p.Name, f.Command, f.Value("message"), time.Since(cutAt).Round(time.Millisecond))
+			} else {
+				unanswered++
+			}
+		}
+		if unanswered > 0 {
+			code, why := readyz(p)
+			t.Errorf("%d of %d persistent SENDs on %s got neither RECEIPT nor ERROR within 15s of the cut (meanwhile its /readyz said %d %q)", unanswered, clients, p.Name, code, why)
+		}
+		c.links.isolate(k, false)
+		for _, q := range c.Nodes {
+			waitReady(t, q, 200, 90*time.Second)
+		}
+		if unanswered > 0 {
+			// The harness fails the test if it does not exit within 15 s.
+			p.Stop(t)
+			return
+		}
+	}
+}
+
+// frameOrEnd returns c's next frame, a CLOSED frame if the connection
+// ends without one, or nil if nothing happens within d.
+func frameOrEnd(c *rawClient, d time.Duration) *rawFrame {
+	select {
+	case f := <-c.frames:
+		return f
+	case <-c.done:
+		select {
+		case f := <-c.frames:
+			return f
+		default:
+			return &rawFrame{Command: "(connection closed)"}
+		}
+	case <-time.After(d):
+		return nil
+	}
+}
