@@ -2,8 +2,12 @@ package tests
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/go-stomp/stomp/v3"
 )
 
 // TestClusterSendAsNodeCutOff: a persistent SEND that reaches a node just
@@ -70,4 +74,51 @@ func frameOrEnd(c *rawClient, d time.Duration) *rawFrame {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// TestClusterRoutesWithoutOwnURL: --nats-routes may leave out the node's
+// own URL (its help says the own "may be among them"); the cluster is
+// three nodes all the same, and any two of them must go on storing what
+// is sent while the third is cut off, as with the own URL listed
+// (TestCluster/CutOff). Each node is cut off in turn, since which nodes
+// hold a stream's replicas cannot be seen from outside.
+func TestClusterRoutesWithoutOwnURL(t *testing.T) {
+	c := startClusterRoutes(t, false)
+	for k, cut := range c.Nodes {
+		rest := slices.Delete(slices.Clone(c.Nodes), k, k+1)
+		c.links.isolate(k, true)
+		waitReady(t, cut, 503, 30*time.Second)
+		err := storeWithin(rest[0], 20*time.Second)
+		c.links.isolate(k, false)
+		if err != nil {
+			replicas := "?"
+			if m := regexp.MustCompile(`"joined the cluster" node=\S+ replicas=(\d+)`).FindStringSubmatch(rest[0].Logs()); m != nil {
+				replicas = m[1]
+			}
+			t.Fatalf("with %s cut off, %s and %s refused every persistent SEND for 20s (last: %v); they joined with replicas=%s",
+				cut.Name, rest[0].Name, rest[1].Name, err, replicas)
+		}
+		t.Logf("with %s cut off, %s stored a persistent SEND", cut.Name, rest[0].Name)
+		for _, p := range c.Nodes {
+			waitReady(t, p, 200, 90*time.Second)
+		}
+	}
+}
+
+// storeWithin tries a persistent SEND on p until it is receipted, for up
+// to d; it returns the last error if none was.
+func storeWithin(p *brokerProc, d time.Duration) error {
+	var err error
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		var conn *stomp.Conn
+		if conn, err = dialGoStomp(p); err != nil {
+			continue
+		}
+		err = conn.Send("/queue/cl.own", "text/plain", []byte("stored?"), stomp.SendOpt.Header("persistent", "true"), stomp.SendOpt.Receipt)
+		conn.MustDisconnect()
+		if err == nil {
+			return nil
+		}
+	}
+	return err
 }

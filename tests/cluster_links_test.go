@@ -49,14 +49,14 @@ func newRouteLinks(t testing.TB, ports []int) *routeLinks {
 }
 
 // routesFrom lists the route URLs node i is given: its links to the
-// others, and its own route port, which it recognises as itself, as a
-// list shared by every node would have it.
-func (rl *routeLinks) routesFrom(i int) []string {
+// others, and with listOwn its own route port, which it recognises as
+// itself, as a list shared by every node would have it.
+func (rl *routeLinks) routesFrom(i int, listOwn bool) []string {
 	var out []string
 	for j := range rl.sinks {
 		if l := rl.links[[2]int{i, j}]; l != nil {
 			out = append(out, "nats://"+l.ln.Addr().String())
-		} else {
+		} else if listOwn {
 			out = append(out, fmt.Sprintf("nats://127.0.0.1:%d", rl.ports[j]))
 		}
 	}

@@ -192,6 +192,13 @@ type testCluster struct {
 // node's /readyz answers 200. Extra args are passed to every node.
 func startCluster(t testing.TB, args ...string) *testCluster {
 	t.Helper()
+	return startClusterRoutes(t, true, args...)
+}
+
+// startClusterRoutes is startCluster; listOwn says whether each node's
+// --nats-routes names its own route as well as the others'.
+func startClusterRoutes(t testing.TB, listOwn bool, args ...string) *testCluster {
+	t.Helper()
 	const n = 3
 	start := time.Now()
 	ports := freeRoutePorts(t, n)
@@ -204,7 +211,7 @@ func startCluster(t testing.TB, args ...string) *testCluster {
 		all := append([]string{
 			"--node", name, "--nats-embedded",
 			"--nats-cluster", fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			"--nats-routes", strings.Join(links.routesFrom(i), ","),
+			"--nats-routes", strings.Join(links.routesFrom(i, listOwn), ","),
 			"--nats-cluster-advertise", links.advertise(i),
 		}, args...)
 		c.Nodes = append(c.Nodes, spawnBroker(t, name, all...))
