@@ -122,3 +122,32 @@ func storeWithin(p *brokerProc, d time.Duration) error {
 	}
 	return err
 }
+
+// TestClusterHeldLongerThanAckWait: a message a live consumer holds
+// unacknowledged stays its own, whatever --nats-ack-wait says; the flag
+// is how long a dead node's messages wait. Here the ack wait is 3 s, as
+// the kill tests use, and the message is held for 10 s while a second
+// consumer on another node waits for work.
+func TestClusterHeldLongerThanAckWait(t *testing.T) {
+	c := startCluster(t, "--nats-ack-wait", killAckWait)
+	const queue = "/queue/cl.held"
+	a := goConnect(t, c.Nodes[1], tcpTransport)
+	subA := subscribe(t, a, queue, stomp.AckClientIndividual, stomp.SubscribeOpt.Header("prefetch-count", "1"))
+	send(t, goConnect(t, c.Nodes[0], tcpTransport), queue, "held", stomp.SendOpt.Header("persistent", "true"))
+	m := recv(t, subA)
+	held := time.Now()
+	b := goConnect(t, c.Nodes[2], tcpTransport)
+	subB := subscribe(t, b, queue, stomp.AckClientIndividual, stomp.SubscribeOpt.Header("prefetch-count", "1"))
+	select {
+	case mb := <-subB.C:
+		if mb.Err != nil {
+			t.Fatalf("consumer on n3: %v", mb.Err)
+		}
+		t.Errorf("%q, held unacknowledged by a live consumer on n2, was delivered to n3 too after %v (redelivered:%s)",
+			mb.Body, time.Since(held).Round(100*time.Millisecond), mb.Header.Get("redelivered"))
+	case <-time.After(10 * time.Second):
+	}
+	if err := a.Ack(m); err != nil {
+		t.Fatal(err)
+	}
+}
