@@ -21,6 +21,15 @@ type ServerConfig struct {
 	// Routes are every node's route URLs (nats://host:port); this node's
 	// own may be among them.
 	Routes []string
+	// Advertise, when set, is the route address (host:port) this server
+	// tells the others about. NATS servers pass on each other's route
+	// addresses and connect to those they have no route to yet ("implicit
+	// routes"), by default at the Cluster address seen from the network.
+	// Where nodes must reach each other through something in between (a
+	// proxy, NAT), that address is the wrong one: Advertise names the
+	// right one, or one that nobody answers when Routes already list
+	// every node and gossip must not add routes around them.
+	Advertise string
 	// Listen, when set, serves NATS clients there (host:port), for tools
 	// and other brokers; otherwise on a loopback port nobody is told.
 	Listen string
@@ -70,11 +79,11 @@ func StartServer(c ServerConfig) (*server.Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nats cluster address: %w", err)
 		}
-		opts.Cluster = server.ClusterOpts{Name: clusterName, Host: host, Port: port}
+		opts.Cluster = server.ClusterOpts{Name: clusterName, Host: host, Port: port, Advertise: c.Advertise}
 		for _, r := range c.Routes {
 			opts.Routes = append(opts.Routes, server.RoutesFromStr(r)...)
 		}
-	} else if len(c.Routes) > 0 {
+	} else if len(c.Routes) > 0 || c.Advertise != "" {
 		return nil, errors.New("nats routes need a cluster address for this node")
 	}
 	ns, err := server.NewServer(opts)

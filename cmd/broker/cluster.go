@@ -21,16 +21,17 @@ import (
 // clusterConfig is how this broker joins a cluster; with no NATS flag it
 // is a single node.
 type clusterConfig struct {
-	Node     string
-	NATS     string // URLs of an existing NATS deployment
-	Creds    string // its credentials file
-	Embedded bool
-	Cluster  string // the embedded server's route listener
-	Routes   string
-	Listen   string
-	Replicas int
-	AckWait  time.Duration
-	JoinWait time.Duration
+	Node      string
+	NATS      string // URLs of an existing NATS deployment
+	Creds     string // its credentials file
+	Embedded  bool
+	Cluster   string // the embedded server's route listener
+	Routes    string
+	Advertise string
+	Listen    string
+	Replicas  int
+	AckWait   time.Duration
+	JoinWait  time.Duration
 }
 
 func (c *clusterConfig) flags(fs *flag.FlagSet) {
@@ -41,6 +42,7 @@ func (c *clusterConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Embedded, "nats-embedded", false, "run a NATS server with JetStream in this process, its data under <data>/nats")
 	fs.StringVar(&c.Cluster, "nats-cluster", "", "with --nats-embedded: HOST:PORT where this node's NATS listens for routes from the other nodes")
 	fs.StringVar(&c.Routes, "nats-routes", "", "with --nats-embedded: every node's route URL, nats://host:port,… (this node's own may be among them)")
+	fs.StringVar(&c.Advertise, "nats-cluster-advertise", "", "with --nats-embedded: the route address HOST:PORT other nodes are told to reach this node's NATS at, when --nats-cluster is not reachable as such (behind a proxy or NAT); default: --nats-cluster as seen from the network")
 	fs.StringVar(&c.Listen, "nats-listen", "", "with --nats-embedded: also serve NATS clients (tools, other brokers) at HOST:PORT")
 	fs.IntVar(&c.Replicas, "nats-replicas", 0, "JetStream copies of what is stored (default 3, or the number of nodes when fewer)")
 	fs.DurationVar(&c.AckWait, "nats-ack-wait", 30*time.Second, "how long a queue message a node took may go without news before another node gets it (a node that died)")
@@ -53,10 +55,10 @@ func (c *clusterConfig) check() error {
 	switch {
 	case c.NATS != "" && c.Embedded:
 		return errors.New("--nats and --nats-embedded exclude each other")
-	case !c.Embedded && (c.Cluster != "" || c.Routes != "" || c.Listen != ""):
-		return errors.New("--nats-cluster, --nats-routes and --nats-listen need --nats-embedded")
-	case c.Routes != "" && c.Cluster == "":
-		return errors.New("--nats-routes needs --nats-cluster")
+	case !c.Embedded && (c.Cluster != "" || c.Routes != "" || c.Advertise != "" || c.Listen != ""):
+		return errors.New("--nats-cluster, --nats-routes, --nats-cluster-advertise and --nats-listen need --nats-embedded")
+	case (c.Routes != "" || c.Advertise != "") && c.Cluster == "":
+		return errors.New("--nats-routes and --nats-cluster-advertise need --nats-cluster")
 	case c.enabled() && c.Node == "":
 		return errors.New("--node must name this node")
 	}
@@ -112,7 +114,7 @@ func (in *instance) connectNATS() (*nats.Conn, int, error) {
 	token := make([]byte, 16)
 	rand.Read(token)
 	cfg := cluster.ServerConfig{
-		Name: c.Node, DataDir: in.cfg.DataDir, Cluster: c.Cluster, Listen: c.Listen,
+		Name: c.Node, DataDir: in.cfg.DataDir, Cluster: c.Cluster, Advertise: c.Advertise, Listen: c.Listen,
 		Token: hex.EncodeToString(token),
 	}
 	others := 0
