@@ -25,6 +25,10 @@ type Config struct {
 	Conn *nats.Conn
 	// Replicas is how many JetStream servers keep each stream.
 	Replicas int
+	// Isolated, when set, reports whether the node has lost every route
+	// to the others (an embedded server's), which makes it unavailable
+	// at once.
+	Isolated func() bool
 	// AckWait is how long a message handed to a node may go without news
 	// before the cluster hands it to another (the node reports progress
 	// well within it while its clients hold the message).
@@ -72,9 +76,10 @@ type Node struct {
 	stopAnswers []func()
 	ready       atomic.Pointer[error] // nil pointer: ready
 
-	mu      sync.Mutex
-	held    map[string]uint64 // client-id claims of this node: key → revision
-	started time.Time         // owned by watchHealth
+	mu       sync.Mutex
+	held     map[string]uint64 // client-id claims of this node: key → revision
+	started  time.Time         // owned by watchHealth
+	failures int               // checks failed in a row; owned by watchHealth
 
 	settle settler
 	stop   chan struct{}
@@ -201,31 +206,55 @@ func (n *Node) watchHealth() {
 }
 
 func (n *Node) check() {
-	var err error
-	if !n.nc.IsConnected() {
-		err = errors.New("not connected to NATS")
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), checkEvery)
-		_, err = n.js.AccountInfo(ctx)
-		if err == nil {
-			err = n.announce(ctx)
+	err := n.probe()
+	if err == nil {
+		n.failures = 0
+		if n.Ready() != nil {
+			n.log.Info("cluster available")
 		}
-		cancel()
-		if err != nil {
-			err = fmt.Errorf("JetStream does not answer: %w", err)
-		}
-	}
-	if err != nil {
-		if n.Ready() == nil {
-			n.log.Warn("cluster unavailable", "err", err)
-		}
-		n.ready.Store(&err)
+		n.ready.Store(nil)
 		return
 	}
-	if n.Ready() != nil {
-		n.log.Info("cluster available")
+	// One failed check may be a JetStream leader being elected after a
+	// node left, which takes a few seconds: the node is declared
+	// unavailable on the second, unless it plainly is (no connection, no
+	// route to any other node).
+	n.failures++
+	var plain *plainError
+	if n.failures < 2 && !errors.As(err, &plain) {
+		n.log.Debug("a cluster health check failed", "err", err)
+		return
 	}
-	n.ready.Store(nil)
+	if n.Ready() == nil {
+		n.log.Warn("cluster unavailable", "err", err)
+	}
+	n.ready.Store(&err)
+}
+
+// plainError is a failed check that needs no second opinion.
+type plainError struct{ msg string }
+
+func (e *plainError) Error() string { return e.msg }
+
+// probe checks the connection, the routes and JetStream, and renews this
+// node's entry in the node list (whose failure alone is only logged: the
+// bucket's leader may be the node that just left).
+func (n *Node) probe() error {
+	if !n.nc.IsConnected() {
+		return &plainError{"not connected to NATS"}
+	}
+	if n.cfg.Isolated != nil && n.cfg.Isolated() {
+		return &plainError{"cut off from the other nodes"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), checkEvery)
+	defer cancel()
+	if _, err := n.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("JetStream does not answer: %w", err)
+	}
+	if err := n.announce(ctx); err != nil {
+		n.log.Debug("renewing this node's entry failed", "err", err)
+	}
+	return nil
 }
 
 // Close leaves the cluster: claims are dropped, the connection closed.

@@ -83,7 +83,11 @@ func (in *instance) joinCluster(ctx context.Context) error {
 	}
 	jctx, cancel := context.WithTimeout(ctx, c.JoinWait)
 	defer cancel()
-	node, err := cluster.Open(jctx, cluster.Config{Node: c.Node, Conn: conn, Replicas: replicas, AckWait: c.AckWait, Logger: in.log})
+	cfg := cluster.Config{Node: c.Node, Conn: conn, Replicas: replicas, AckWait: c.AckWait, Logger: in.log}
+	if ns := in.nats; ns != nil && replicas > 1 {
+		cfg.Isolated = func() bool { return ns.NumRoutes() == 0 }
+	}
+	node, err := cluster.Open(jctx, cfg)
 	if err != nil {
 		conn.Close()
 		in.log.Error("cannot join the cluster", "err", err)
