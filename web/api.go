@@ -432,7 +432,7 @@ func trimPartialRune(b []byte) []byte {
 }
 
 // peekMessages shows up to ?limit= (default 10) waiting messages of a
-// queue without consuming them.
+// queue without consuming them, or a topic's latest retained ones.
 func (s *Server) peekMessages(w http.ResponseWriter, r *http.Request) error {
 	name, err := destName(r)
 	if err != nil {
@@ -443,9 +443,6 @@ func (s *Server) peekMessages(w http.ResponseWriter, r *http.Request) error {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxPageSize {
 			return errBadRequest("limit must be a number from 1 to %d", maxPageSize)
 		}
-	}
-	if isTopic(name) {
-		return errBadRequest("topics keep no messages to peek at; GET .../tail streams them as they pass")
 	}
 	msgs, err := s.b.Peek(name, limit)
 	if errors.Is(err, broker.ErrNotFound) {
