@@ -42,6 +42,8 @@ type overviewJSON struct {
 	Queues                  int     `json:"queues"`
 	Topics                  int     `json:"topics"`
 	TopicSubscriptions      int     `json:"topic_subscriptions"`
+	TopicHistoryBytes       int64   `json:"topic_history_bytes"`
+	TopicHistoryTopics      int     `json:"topic_history_topics"`
 	DurableSubscriptions    int     `json:"durable_subscriptions"`
 	MessagesIn              uint64  `json:"messages_in"`
 	MessagesOut             uint64  `json:"messages_out"`
@@ -102,6 +104,7 @@ func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) error {
 	}
 	o.DurableSubscriptions = len(s.b.Durables())
 	o.TopicSubscriptions = st.Subscriptions
+	o.TopicHistoryBytes, o.TopicHistoryTopics = st.HistoryBytes, st.HistoryTopics
 	o.MessagesIn, o.MessagesOut = st.Published, st.Delivered
 	if last, ok := s.sampler.latest(); ok {
 		o.MessagesInPerSecond, o.MessagesOutPerSecond = last.In, last.Out
