@@ -67,6 +67,10 @@ func (sub *topicSub) deliver(m *message) (ok, congested bool) {
 			return ok, false
 		}
 	}
+	// Read after holding: replay sets replayed before it stops holding.
+	if m.hseq != 0 && m.hseq <= sub.replayed.Load() {
+		return true, false // its replay gave it
+	}
 	return sub.push(m, "", false)
 }
 

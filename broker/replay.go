@@ -7,7 +7,9 @@ package broker
 // deliveries go straight through. Publishers of retained messages take
 // their positions before they look up subscribers (route), so a message
 // is either in the snapshot or reaches the bound subscription, never
-// neither: no gap, and the position filter leaves no duplicate.
+// neither: no gap. One kept before the snapshot may also reach the
+// subscription live, even after the replay: it is dropped by its
+// position (topicSub.replayed), so there is no duplicate either.
 
 const (
 	replayedLine = "x-replayed:true\n"
@@ -34,8 +36,17 @@ func (sub *topicSub) hold(m *message) (held, ok bool) {
 // replay delivers what req asks of the history to sub, which was bound
 // holding, then what it held back, and lets live deliveries through. It
 // reports whether a resume found a gap.
-func (r *local) replay(sub *topicSub, req replayRequest) (gap bool) {
-	ms, upto, gap := r.hist.snapshot(sub.pattern, req)
+func (r *local) replay(sub *topicSub, req replayRequest) (gap bool, err error) {
+	var ms []*message
+	var upto uint64
+	if r.cl != nil {
+		if ms, upto, gap, err = r.hist.sharedSnapshot(sub.pattern, req); err != nil {
+			return false, err
+		}
+	} else {
+		ms, upto, gap = r.hist.snapshot(sub.pattern, req)
+	}
+	sub.replayed.Store(upto)
 	if gap {
 		sub.markGap.Store(true)
 	}
@@ -56,7 +67,7 @@ func (r *local) replay(sub *topicSub, req replayRequest) (gap bool) {
 		if len(held) == 0 {
 			sub.holding.Store(false)
 			sub.hmu.Unlock()
-			return gap
+			return gap, nil
 		}
 		sub.hmu.Unlock()
 		for _, m := range held {
