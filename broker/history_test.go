@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -298,5 +299,37 @@ func TestNoHistoryNoPosition(t *testing.T) {
 	}
 	if _, ok := parsePosition(m.Value("message-id")); ok {
 		t.Fatalf("message-id %q looks like a position", m.Value("message-id"))
+	}
+}
+
+// The broker-wide bound is on real memory: 10,000 topics publishing far
+// more than it leave the live heap grown by about the bound, not by what
+// was published.
+func TestHistoryMemoryIsBounded(t *testing.T) {
+	const maxBytes = 8 << 20
+	b := newBroker(t, Options{TopicHistory: 100, MaxHistoryBytes: maxBytes})
+	live := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := live()
+	body := make([]byte, 512)
+	for round := range 20 {
+		for i := range 10000 {
+			m := newMessage(b.ids.next(), "/topic/mem."+strconv.Itoa(i), &stomp.Frame{Body: body}, time.Now())
+			if err := b.router.publish(nil, []*message{m}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = round
+	}
+	grown := int64(live()) - int64(before)
+	held, topics := b.local.hist.size()
+	t.Logf("published %d MB to 10,000 topics; history counts %d bytes in %d topics; live heap grew %d bytes (bound %d)",
+		20*10000*len(body)>>20, held, topics, grown, maxBytes)
+	if grown > maxBytes*5/4 {
+		t.Fatalf("live heap grew by %d bytes, past the %d-byte bound", grown, maxBytes)
 	}
 }
