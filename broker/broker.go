@@ -75,12 +75,7 @@ func New(opts Options, st Store) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Cluster != nil && hist.on() {
-		// Each node would number retained messages on its own, and a
-		// client resuming on another node would be answered from the
-		// wrong history: refuse rather than replay the wrong messages.
-		return nil, errors.New("topic history is not shared between the nodes of a cluster yet: run a cluster without --topic-history and [[topic]] history")
-	}
+	hist.cl = opts.Cluster
 	b.local = newLocal(b, st)
 	b.local.hist = hist
 	b.router = b.local

@@ -68,6 +68,9 @@ type histories struct {
 	rules []historyRule // first match wins
 	all   retention     // topics no rule matches
 	max   int64
+	// cl, in a cluster, holds the history instead: the nodes share it,
+	// and no ring is kept here (history_shared.go).
+	cl Cluster
 
 	// order is held by a publisher of retained messages from the moment
 	// they get their positions until they are delivered: subscribers
@@ -178,14 +181,19 @@ func (h *histories) append(m *message, dels *[]storeOp) *histEntry {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.seq++
-	m.hseq = h.seq
-	m.id = strconv.FormatUint(m.hseq, 10)
-	hs := make([]stomp.Header, len(m.headers), len(m.headers)+1)
-	copy(hs, m.headers)
-	m.headers = append(hs, stomp.Header{Key: streamOffsetHeader, Value: m.id})
+	m.setPosition(h.seq)
 	e := h.keep(m, ret)
 	h.trim(e.t, time.Now().UnixMilli(), dels)
 	return e
+}
+
+// setPosition makes pos m's message-id and x-stream-offset.
+func (m *message) setPosition(pos uint64) {
+	m.hseq = pos
+	m.id = strconv.FormatUint(pos, 10)
+	hs := make([]stomp.Header, len(m.headers), len(m.headers)+1)
+	copy(hs, m.headers)
+	m.headers = append(hs, stomp.Header{Key: streamOffsetHeader, Value: m.id})
 }
 
 // keep links m into its topic's history and the global list.
@@ -429,6 +437,10 @@ func compareUint(a, b uint64) int {
 // latest returns up to limit of a topic's newest retained messages,
 // oldest first, for operators.
 func (h *histories) latest(name string, limit int) ([]*message, bool) {
+	if h.cl != nil {
+		ms, _, _, err := h.sharedSnapshot(parsePattern(name), replayRequest{mode: replayLast, n: limit})
+		return ms, err == nil && len(ms) > 0
+	}
 	nowMs := time.Now().UnixMilli()
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -180,7 +181,11 @@ func (r *local) subscribe(sub *subscription) error {
 			}
 		}
 		if sub.replay != nil {
-			sub.resumeGap = r.replay(sub.topic, *sub.replay)
+			var err error
+			if sub.resumeGap, err = r.replay(sub.topic, *sub.replay); err != nil {
+				r.unsubscribe(sub)
+				return errors.New("reading the topic's history failed: " + err.Error())
+			}
 		}
 		return nil
 	default:

@@ -77,6 +77,11 @@ func (r *local) publishRouted(from *conn, ms []*message) ([]*topicSub, error) {
 // subscription reached gets its own copy, held by its queue.
 func (r *local) route(ms []*message) (*plan, error) {
 	p := &plan{routes: make([]route, len(ms)), now: time.Now().UnixMilli()}
+	if r.cl != nil {
+		if err := r.keepShared(ms, p.now); err != nil {
+			return nil, err
+		}
+	}
 	var m matches
 	for i, msg := range ms {
 		rt := &p.routes[i]
@@ -95,7 +100,7 @@ func (r *local) route(ms []*message) (*plan, error) {
 		}
 		m.reset()
 		rt.fanout = true
-		if !msg.expired(p.now) {
+		if r.cl == nil && !msg.expired(p.now) {
 			// Kept before its subscribers are looked up: one that
 			// subscribes meanwhile finds it in the history, if not
 			// among the subscribers.

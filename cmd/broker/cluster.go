@@ -79,7 +79,8 @@ func (in *instance) joinCluster(ctx context.Context) error {
 	}
 	jctx, cancel := context.WithTimeout(ctx, c.JoinWait)
 	defer cancel()
-	node, err := cluster.Open(jctx, cluster.Config{Node: c.Node, Conn: conn, Replicas: replicas, AckWait: c.AckWait, Logger: in.log})
+	node, err := cluster.Open(jctx, cluster.Config{Node: c.Node, Conn: conn, Replicas: replicas, AckWait: c.AckWait,
+		History: historyLimits(&in.cfg.Broker), Logger: in.log})
 	if err != nil {
 		conn.Close()
 		in.log.Error("cannot join the cluster", "err", err)

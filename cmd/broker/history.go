@@ -9,6 +9,7 @@ import (
 
 	"github.com/stampede-mq/stampede/auth"
 	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/cluster"
 )
 
 // historyFlags registers topic history's broker-wide settings; the
@@ -65,4 +66,23 @@ func parseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as \"8MiB\"", s)
 	}
 	return n * mult, nil
+}
+
+// historyLimits bounds the history a cluster shares by the most generous
+// retention configured: the broker holds each topic to its own.
+func historyLimits(o *broker.Options) cluster.HistoryLimits {
+	l := cluster.HistoryLimits{Msgs: o.TopicHistory, Bytes: o.MaxHistoryBytes}
+	unaged := o.TopicHistory > 0
+	for _, r := range o.TopicHistoryRules {
+		if r.Count <= 0 {
+			continue
+		}
+		l.Msgs = max(l.Msgs, r.Count)
+		unaged = unaged || r.Age <= 0
+		l.Age = max(l.Age, r.Age)
+	}
+	if unaged {
+		l.Age = 0
+	}
+	return l
 }
