@@ -36,6 +36,19 @@ type Config struct {
 	// Anonymous is what a CONNECT without credentials may do when
 	// anonymous access is switched on; absent, it may do nothing.
 	Anonymous *Permissions `toml:"anonymous"`
+	// Topics set topic history per pattern. Logins do not use them; they
+	// live in the same file, which this package reads and checks.
+	Topics []TopicConfig `toml:"topic"`
+}
+
+// TopicConfig is one [[topic]] table: how much history the topics a
+// pattern matches keep. The broker interprets it; Age and Bytes are kept
+// as written ("24h", "8MiB").
+type TopicConfig struct {
+	Match   string `toml:"match"`
+	History int    `toml:"history"`
+	Age     string `toml:"history_age"`
+	Bytes   string `toml:"history_bytes"`
 }
 
 // Permissions are regular expressions over destination names. Each must

@@ -162,8 +162,12 @@ func (m *message) export(redelivered bool) Message {
 }
 
 // Peek returns up to limit waiting messages of a queue in delivery order,
-// without consuming them.
+// without consuming them; of a topic, its newest retained messages, in
+// the order they were published.
 func (b *Broker) Peek(name string, limit int) ([]Message, error) {
+	if !isQueue(name) {
+		return b.peekHistory(name, limit)
+	}
 	if cl := b.opts.Cluster; cl != nil && isQueue(name) && !strings.HasPrefix(name, tempQueueNamePrefix) {
 		xs, err := cl.PeekQueue(name, limit)
 		if err != nil {
@@ -254,4 +258,16 @@ func (b *Broker) DeleteDestination(name string) error {
 	}
 	q.purge()
 	return nil
+}
+
+func (b *Broker) peekHistory(name string, limit int) ([]Message, error) {
+	ms, ok := b.local.hist.latest(name, limit)
+	if !ok && b.local.topics.lookup(name) == nil {
+		return nil, ErrNotFound
+	}
+	out := make([]Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.export(false))
+	}
+	return out, nil
 }

@@ -9,7 +9,11 @@ import (
 // benchPublish measures SEND handling from one connection with subs
 // subscribers on dest, each on its own discarding connection.
 func benchPublish(b *testing.B, dest string, subs int) {
-	br := newBroker(b, Options{})
+	benchPublishWith(b, Options{}, dest, subs)
+}
+
+func benchPublishWith(b *testing.B, opts Options, dest string, subs int) {
+	br := newBroker(b, opts)
 	for i := range subs {
 		c := connect(b, br)
 		c.ft.discard = true
@@ -37,3 +41,9 @@ func benchPublish(b *testing.B, dest string, subs int) {
 func BenchmarkPublishTopic1(b *testing.B)   { benchPublish(b, "/topic/bench", 1) }
 func BenchmarkPublishTopic100(b *testing.B) { benchPublish(b, "/topic/bench", 100) }
 func BenchmarkPublishQueue2(b *testing.B)   { benchPublish(b, "/queue/bench", 2) }
+
+// With history on, each publish also takes a position and one append to
+// the topic's ring; subscribers get one header more.
+func BenchmarkPublishTopic100History(b *testing.B) {
+	benchPublishWith(b, Options{TopicHistory: 100}, "/topic/bench", 100)
+}

@@ -71,7 +71,13 @@ func New(opts Options, st Store) (*Broker, error) {
 		buf := make([]byte, readBufSize)
 		return &buf
 	}
+	hist, err := newHistories(&opts)
+	if err != nil {
+		return nil, err
+	}
+	hist.cl = opts.Cluster
 	b.local = newLocal(b, st)
+	b.local.hist = hist
 	b.router = b.local
 	if err := b.local.recover(); err != nil {
 		return nil, err

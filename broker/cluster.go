@@ -60,6 +60,15 @@ type Cluster interface {
 	// confirmed by the cluster, from another goroutine or at once.
 	WhenSettled(fn func())
 
+	// KeepHistory adds retained topic messages to the history the nodes
+	// share, in order, and returns each one's position there: positions
+	// grow with every message kept, on any node.
+	KeepHistory(ms []*Envelope) ([]uint64, error)
+	// History calls each, in position order, with every retained message
+	// on a topic that pattern matches whose position is from on, until
+	// each returns false.
+	History(pattern string, from uint64, each func(pos uint64, m *Envelope) bool) error
+
 	// Nodes lists the nodes alive, this one included.
 	Nodes() ([]NodeInfo, error)
 	// QueueDepths reports the messages each shared queue holds, waiting
@@ -143,6 +152,9 @@ func imported(x *Envelope, queue string) *message {
 		priority: min(x.Priority, 9), expires: x.Expires, timestamp: x.Timestamp,
 		persistent: x.Persistent, deliveries: x.Deliveries, lease: x.Lease,
 		tails: new(headTails),
+	}
+	if pos, ok := parsePosition(x.ID); ok {
+		m.hseq = pos // a retained message's id is its position
 	}
 	m.wire = make([]byte, len(x.Body)+1)
 	copy(m.wire, x.Body)

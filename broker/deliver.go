@@ -70,10 +70,34 @@ func (sub *topicSub) mayRead(name string) bool {
 // false when the subscriber cannot keep up, and otherwise whether its
 // connection is congested.
 func (sub *topicSub) deliver(m *message) (ok, congested bool) {
+	if sub.holding.Load() {
+		if held, ok := sub.hold(m); held {
+			return ok, false
+		}
+	}
+	// Read after holding: replay sets replayed before it stops holding.
+	if m.hseq != 0 && m.hseq <= sub.replayed.Load() {
+		return true, false // its replay gave it
+	}
+	return sub.push(m, "", false)
+}
+
+// send delivers one message of a replay, or one held back during it;
+// force lets it past the prefetch and the outbound bound, since history
+// is bounded already.
+func (sub *topicSub) send(m *message, extra string, force bool) bool {
+	ok, _ := sub.push(m, extra, force)
+	return ok
+}
+
+func (sub *topicSub) push(m *message, extra string, force bool) (ok, congested bool) {
+	if sub.markGap.Load() && sub.markGap.CompareAndSwap(true, false) {
+		extra += gapLine
+	}
 	ackID := ""
 	if sub.mode != ackAuto {
 		sub.mu.Lock()
-		if len(sub.pending) >= sub.prefetch || !sub.conn.window.hasRoom(nil) {
+		if !force && (len(sub.pending) >= sub.prefetch || !sub.conn.window.hasRoom(nil)) {
 			sub.mu.Unlock()
 			return false, false
 		}
@@ -83,8 +107,8 @@ func (sub *topicSub) deliver(m *message) (ok, congested bool) {
 		sub.pending = append(sub.pending, delivery{ackID: ackID, m: m})
 		sub.mu.Unlock()
 	}
-	head := appendMessageHead(nil, m, sub.conn.version, sub.id, ackID, false)
-	ok, congested = sub.conn.out.pushCongested(Outbound{Head: head, Body: m.wire, Binary: m.binary}, false)
+	head := appendMessageHead(nil, m, sub.conn.version, sub.id, ackID, false, extra)
+	ok, congested = sub.conn.out.pushCongested(Outbound{Head: head, Body: m.wire, Binary: m.binary}, force)
 	if ok {
 		sub.conn.msgsOut.Add(1)
 	}

@@ -51,7 +51,7 @@ func (q *queue) dispatchOnce() bool {
 			c.ackSeq++
 			ackID = makeAckID(c.num, c.ackSeq)
 		}
-		head := appendMessageHead(nil, m, c.conn.version, c.id, ackID, redelivered)
+		head := appendMessageHead(nil, m, c.conn.version, c.id, ackID, redelivered, "")
 		if !c.conn.out.push(Outbound{Head: head, Body: m.wire, Binary: m.binary}, true) {
 			m.deliveries--
 			q.pushFront([]*message{m})

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -19,6 +21,7 @@ type local struct {
 	ids    *idSource
 	taps   *taps
 	topics *topicIndex
+	hist   *histories
 
 	mu        sync.Mutex
 	queues    map[string]*queue
@@ -65,6 +68,9 @@ func (r *local) recover() error {
 		return err
 	}
 	for _, info := range infos {
+		if strings.HasPrefix(info.Name, historyPrefix) {
+			continue // recoverHistory's
+		}
 		q := r.queue(info.Name, true)
 		q.mu.Lock()
 		q.mark, q.recoveredMark = info.Dispatched, info.Dispatched
@@ -72,7 +78,7 @@ func (r *local) recover() error {
 		q.pageIn()
 		q.mu.Unlock()
 	}
-	return nil
+	return r.recoverHistory(infos)
 }
 
 // queue returns the named queue, creating it when create is set.
@@ -164,6 +170,7 @@ func (r *local) subscribe(sub *subscription) error {
 		d.q.addConsumer(sub.cons)
 	case sub.kind == kindTopic:
 		sub.topic = &topicSub{subscription: sub, pattern: parsePattern(sub.dest), reader: sub.reader}
+		sub.topic.holding.Store(sub.replay != nil)
 		if err := r.bindLive(sub.topic); err != nil {
 			return err
 		}
@@ -171,6 +178,13 @@ func (r *local) subscribe(sub *subscription) error {
 			if err := r.watch(sub.dest); err != nil {
 				r.topics.unbind(sub.topic.pattern, sub.topic, nil)
 				return err
+			}
+		}
+		if sub.replay != nil {
+			var err error
+			if sub.resumeGap, err = r.replay(sub.topic, *sub.replay); err != nil {
+				r.unsubscribe(sub)
+				return errors.New("reading the topic's history failed: " + err.Error())
 			}
 		}
 		return nil

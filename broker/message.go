@@ -35,6 +35,10 @@ type message struct {
 	deliveries     uint32
 	maybeDelivered bool   // read back after a restart from before the dispatch mark
 	seq            uint64 // store sequence, 0 when not stored
+
+	// hseq is a retained topic message's position in history (history.go),
+	// 0 for others; set before the message is routed, then immutable.
+	hseq uint64
 }
 
 func (m *message) bodyLen() int { return len(m.wire) - 1 }
@@ -63,7 +67,8 @@ func reservedHeader(k string) bool {
 	case "destination", "message-id", "subscription", "ack", "receipt",
 		"transaction", "content-length", "redelivered", "timestamp",
 		"x-original-destination", "x-death-reason",
-		"content-transfer-encoding", "x-invalid-utf8":
+		"content-transfer-encoding", "x-invalid-utf8",
+		streamOffsetHeader, "x-replayed", "x-resume-gap":
 		return true
 	}
 	return false
@@ -155,14 +160,15 @@ func (m *message) copyFor(queue string) *message {
 	return &message{
 		id: m.id, destination: m.destination, queue: queue, headers: m.headers,
 		wire: m.wire, binary: m.binary, priority: m.priority, expires: m.expires,
-		timestamp: m.timestamp, persistent: m.persistent, tails: m.tails,
+		timestamp: m.timestamp, persistent: m.persistent, tails: m.tails, hseq: m.hseq,
 	}
 }
 
 // appendMessageHead encodes the MESSAGE head for one delivery: the few
 // headers that differ per subscriber, then the rest, encoded once per
-// protocol version and shared by every delivery of the message.
-func appendMessageHead(dst []byte, m *message, v stomp.Version, subID, ackID string, redelivered bool) []byte {
+// protocol version and shared by every delivery of the message. extra is
+// header lines that only this delivery carries (a replay's), or "".
+func appendMessageHead(dst []byte, m *message, v stomp.Version, subID, ackID string, redelivered bool, extra string) []byte {
 	tail := m.headTail(v)
 	if dst == nil {
 		dst = make([]byte, 0, len(tail)+len(m.destination)+len(m.id)+len(subID)+len(ackID)+80)
@@ -177,6 +183,7 @@ func appendMessageHead(dst []byte, m *message, v stomp.Version, subID, ackID str
 	if redelivered {
 		dst = append(dst, "redelivered:true\n"...)
 	}
+	dst = append(dst, extra...)
 	return append(dst, tail...)
 }
 

@@ -90,6 +90,14 @@ type Options struct {
 	// negative: unbounded).
 	MaxTransientQueueBytes int64
 	SendBlockTimeout       time.Duration
+	// TopicHistory is how many messages every topic keeps for subscribers
+	// that ask for history or resume (0: none); TopicHistoryRules, the
+	// first that matches, override it per topic pattern.
+	TopicHistory      int
+	TopicHistoryRules []TopicHistory
+	// MaxHistoryBytes bounds the memory all topics' histories hold
+	// together; past it the oldest retained message anywhere is dropped.
+	MaxHistoryBytes int64
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -129,6 +137,7 @@ func DefaultOptions() Options {
 
 		MaxTransientQueueBytes: 64 << 20,
 		SlowConsumerTimeout:    2 * time.Second,
+		MaxHistoryBytes:        64 << 20,
 	}
 }
 
@@ -173,6 +182,7 @@ func (o *Options) fill() {
 	setInt64(&o.MaxUnackedBytes, d.MaxUnackedBytes)
 	setDur(&o.SendBlockTimeout, d.SendBlockTimeout)
 	setDur(&o.SlowConsumerTimeout, d.SlowConsumerTimeout)
+	setInt64(&o.MaxHistoryBytes, d.MaxHistoryBytes)
 	if o.MaxTransientQueueBytes == 0 {
 		o.MaxTransientQueueBytes = d.MaxTransientQueueBytes
 	}

@@ -18,6 +18,7 @@ var ErrStoreFull = errors.New("message store is full")
 func (r *local) persist(p *plan) error {
 	var recs []*store.Record
 	var stored []*message
+	var kept []*histEntry
 	for i := range p.routes {
 		if !p.routes[i].m.persistent {
 			continue
@@ -26,6 +27,12 @@ func (r *local) persist(p *plan) error {
 			recs = append(recs, c.record())
 			stored = append(stored, c)
 		}
+		if e := p.routes[i].hist; e != nil && !e.gone {
+			kept = append(kept, e)
+		}
+	}
+	for _, e := range kept {
+		recs = append(recs, e.record())
 	}
 	if len(recs) == 0 {
 		return nil
@@ -41,6 +48,9 @@ func (r *local) persist(p *plan) error {
 	}
 	for i, c := range stored {
 		c.seq = recs[i].Seq
+	}
+	for i, e := range kept {
+		e.stored = recs[len(stored)+i].Seq
 	}
 	return nil
 }

@@ -12,6 +12,10 @@ type plan struct {
 	live   []*topicSub // the live subscribers of every route, by range
 	now    int64       // ms: expiry is judged once, at routing
 
+	// histDels are the store deletes of retained messages that the
+	// messages of this plan pushed out of history.
+	histDels []storeOp
+
 	// In a cluster, what goes to the other nodes (cluster.go).
 	shared, enqueue, inbox []*message
 }
@@ -21,6 +25,7 @@ type route struct {
 	m       *message
 	fanout  bool       // a topic message
 	topic   *topic     // its topic, if recorded
+	hist    *histEntry // its place in its topic's history, if kept
 	expired bool       // a topic message dead on arrival
 	queues  []*queue   // queues that keep m or a copy of it
 	copies  []*message // the message each of those queues holds
@@ -32,19 +37,39 @@ type route struct {
 // safe. A client publisher is then held back while a topic subscriber it
 // fed is congested (see pace): it goes no faster than they take its
 // messages.
+//
+// Messages a topic's history keeps are published one batch at a time,
+// from taking their positions to their delivery (histories.order): live
+// subscribers then get them in position order.
 func (r *local) publish(from *conn, ms []*message) error {
-	p, err := r.route(ms)
+	retained := r.hist.retains(ms)
+	if retained {
+		r.hist.order.Lock()
+	}
+	congested, err := r.publishRouted(from, ms)
+	if retained {
+		r.hist.order.Unlock()
+	}
 	if err != nil {
 		return err
 	}
+	r.pace(from, congested)
+	return nil
+}
+
+func (r *local) publishRouted(from *conn, ms []*message) ([]*topicSub, error) {
+	p, err := r.route(ms)
+	if err != nil {
+		return nil, err
+	}
+	defer r.writer.add(p.histDels...)
 	if err := r.persist(p); err != nil {
-		return err
+		return nil, err
 	}
 	if err := r.share(p); err != nil {
-		return err
+		return nil, err
 	}
-	r.pace(from, r.deliver(from, p))
-	return nil
+	return r.deliver(from, p), nil
 }
 
 // route finds each message's destinations: the queue it names, or the
@@ -52,6 +77,11 @@ func (r *local) publish(from *conn, ms []*message) error {
 // subscription reached gets its own copy, held by its queue.
 func (r *local) route(ms []*message) (*plan, error) {
 	p := &plan{routes: make([]route, len(ms)), now: time.Now().UnixMilli()}
+	if r.cl != nil {
+		if err := r.keepShared(ms, p.now); err != nil {
+			return nil, err
+		}
+	}
 	var m matches
 	for i, msg := range ms {
 		rt := &p.routes[i]
@@ -70,6 +100,12 @@ func (r *local) route(ms []*message) (*plan, error) {
 		}
 		m.reset()
 		rt.fanout = true
+		if r.cl == nil && !msg.expired(p.now) {
+			// Kept before its subscribers are looked up: one that
+			// subscribes meanwhile finds it in the history, if not
+			// among the subscribers.
+			rt.hist = r.hist.append(msg, &p.histDels)
+		}
 		if rt.topic = r.topics.match(msg.destination, &m); rt.topic != nil {
 			r.touch(&rt.topic.lastUsed, p.now*int64(time.Millisecond))
 		}

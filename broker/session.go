@@ -40,6 +40,8 @@ type session struct {
 	// receiptAwaitsStore: the frame being handled settled messages, so
 	// its RECEIPT waits for the store.
 	receiptAwaitsStore bool
+	// receiptHeaders go on the RECEIPT of the frame being handled.
+	receiptHeaders []string
 
 	nsubs atomic.Int32 // for operators
 }
@@ -59,6 +61,10 @@ type subscription struct {
 	durableName string    // set when a topic subscription is durable
 	owner       string    // of a durable subscription: the user
 	reader      Principal // see topicSub.reader
+	// replay, on a live topic subscription, is the history it asks for;
+	// resumeGap says whether a resume found what it asked no longer kept.
+	replay    *replayRequest
+	resumeGap bool
 
 	topic   *topicSub
 	cons    *consumer
@@ -151,7 +157,8 @@ func (s *session) receipt(f *stomp.Frame) {
 	if !ok {
 		return
 	}
-	rf := stomp.New(stomp.RECEIPT, "receipt-id", r)
+	rf := stomp.New(stomp.RECEIPT, append([]string{"receipt-id", r}, s.receiptHeaders...)...)
+	s.receiptHeaders = nil
 	if s.receiptAwaitsStore {
 		s.receiptAwaitsStore = false
 		s.c.answerWhenDurable(rf, s.r)

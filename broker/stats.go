@@ -47,6 +47,10 @@ type Stats struct {
 	Connections   int
 	Queues        []QueueStats
 	Subscriptions int // topic subscriptions
+	// HistoryBytes is the memory topic histories hold, bounded by
+	// Options.MaxHistoryBytes; HistoryTopics how many topics keep any.
+	HistoryBytes  int64
+	HistoryTopics int
 	Published     uint64
 	Delivered     uint64
 	Expired       uint64
@@ -79,6 +83,7 @@ func (b *Broker) Stats() Stats {
 		st.Queues = append(st.Queues, q.stats())
 	}
 	st.Subscriptions = b.local.topics.subscriptions()
+	st.HistoryBytes, st.HistoryTopics = b.local.hist.size()
 	st.Published = b.stats.published.Load()
 	st.Delivered = b.stats.delivered.Load()
 	st.Expired = b.stats.expired.Load()

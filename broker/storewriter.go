@@ -34,6 +34,7 @@ type writeWaiter struct {
 // alive.
 type storeOp struct {
 	q          *queue
+	name       string // without q: a store queue no queue stands for (history)
 	seq        uint64
 	deliveries uint32
 	del        bool
@@ -116,15 +117,28 @@ func (w *storeWriter) write(ops []storeOp) {
 	}
 	deletes := map[*queue][]uint64{}
 	deleted := map[key]bool{}
+	var bare map[string][]uint64
 	for _, op := range ops {
+		if op.q == nil {
+			if bare == nil {
+				bare = make(map[string][]uint64)
+			}
+			bare[op.name] = append(bare[op.name], op.seq)
+			continue
+		}
 		if op.del {
 			deletes[op.q] = append(deletes[op.q], op.seq)
 			deleted[key{op.q, op.seq}] = true
 		}
 	}
 	var counts []store.DeliveryCount
+	for name, seqs := range bare {
+		if err := r.store.Delete(name, seqs...); err != nil {
+			r.log.Error("store delete failed", "queue", name, "err", err)
+		}
+	}
 	for _, op := range ops {
-		if op.del || deleted[key{op.q, op.seq}] {
+		if op.q == nil || op.del || deleted[key{op.q, op.seq}] {
 			continue // a count for a record about to go is wasted work
 		}
 		counts = append(counts, store.DeliveryCount{Queue: op.q.name, Seq: op.seq, N: op.deliveries})

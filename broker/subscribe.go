@@ -37,7 +37,21 @@ func (s *session) onSubscribe(f *stomp.Frame) error {
 	case sub.kind == kindQueue:
 		sub.queue = sub.dest
 	}
-	return s.subscribe(sub)
+	if sub.kind == kindTopic && sub.durableName == "" {
+		if sub.replay, err = parseReplay(f); err != nil {
+			return err
+		}
+	}
+	if err := s.subscribe(sub); err != nil {
+		return err
+	}
+	if sub.replay != nil {
+		s.receiptHeaders = []string{"x-resume", "ok"}
+		if sub.resumeGap {
+			s.receiptHeaders[1] = "gap"
+		}
+	}
+	return nil
 }
 
 // parseSubscribe reads a SUBSCRIBE frame's id, destination, ack mode and

@@ -30,6 +30,19 @@ type topicSub struct {
 	mu      sync.Mutex
 	ackSeq  uint64
 	pending []delivery // client modes: delivered, not yet acked
+
+	// While holding, a subscription replaying history keeps live
+	// deliveries back in held (replay.go); markGap puts x-resume-gap on
+	// the next MESSAGE.
+	holding atomic.Bool
+	markGap atomic.Bool
+	// replayed is the last position its replay read up to: a message
+	// kept before the replay read the history may still be on its way
+	// live, after the replay has ended, and is dropped then.
+	replayed  atomic.Uint64
+	hmu       sync.Mutex
+	held      []*message
+	heldBytes int
 }
 
 // settle acks or nacks pending deliveries. Topic messages are not

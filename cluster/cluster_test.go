@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gostomp "github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/frame"
 
 	"github.com/stampede-mq/stampede/broker"
 )
@@ -348,6 +349,71 @@ func TestQueueNamesAcrossNodes(t *testing.T) {
 		}
 		if m := recv(t, s); string(m.Body) != name || m.Destination != name {
 			t.Fatalf("%s: got %q at %s", name, m.Body, m.Destination)
+		}
+	}
+}
+
+// TestHistoryAcrossNodes: a subscriber that hops from node to node,
+// resuming each time from the last message-id it saw, gets every message
+// exactly once and in order while a publisher on another node goes on;
+// on a wildcard over two topics, in publication order.
+func TestHistoryAcrossNodes(t *testing.T) {
+	tc := startCluster(t, 3, broker.Options{TopicHistory: 1000})
+	pub := tc.dial(t, 0)
+	const total = 600
+	published := make(chan error, 1)
+	go func() {
+		for i := range total {
+			dest := "/topic/hist.a"
+			if i%2 == 1 {
+				dest = "/topic/hist.b"
+			}
+			var opts []func(*frame.Frame) error
+			if i%50 == 49 {
+				opts = append(opts, gostomp.SendOpt.Receipt) // a steady pace
+			}
+			if err := pub.Send(dest, "text/plain", []byte(fmt.Sprint(i)), opts...); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	next, last := 0, ""
+	for hop := 0; next < total; hop++ {
+		c := tc.dial(t, hop%3)
+		opt := gostomp.SubscribeOpt.Header("x-history", "1000")
+		if last != "" {
+			opt = gostomp.SubscribeOpt.Header("x-resume-after", last)
+		}
+		sub, err := c.Subscribe("/topic/hist.*", gostomp.AckAuto, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			if next == total {
+				break
+			}
+			m := recv(t, sub)
+			if string(m.Body) != fmt.Sprint(next) || m.Header.Get("x-resume-gap") != "" {
+				t.Fatalf("hop %d on node %d: got %q %v, want %d without a gap", hop, hop%3, m.Body, m.Header, next)
+			}
+			if m.Header.Get("message-id") != m.Header.Get("x-stream-offset") {
+				t.Fatalf("message-id %q is not its position %q", m.Header.Get("message-id"), m.Header.Get("x-stream-offset"))
+			}
+			next++
+			last = m.Header.Get("message-id")
+		}
+		sub.Unsubscribe()
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	// Any node peeks the same history.
+	for i := range 3 {
+		ms, err := tc.brokers[i].Peek("/topic/hist.b", 2)
+		if err != nil || len(ms) != 2 || string(ms[1].Body) != fmt.Sprint(total-1) {
+			t.Fatalf("node %d peeks %v %v", i, ms, err)
 		}
 	}
 }

@@ -77,7 +77,8 @@ func startCluster(t *testing.T, size int, opts broker.Options) *testCluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node, err := Open(ctx, Config{Node: ns.Name(), Conn: nc, Replicas: min(size, 3), AckWait: 3 * time.Second})
+		node, err := Open(ctx, Config{Node: ns.Name(), Conn: nc, Replicas: min(size, 3), AckWait: 3 * time.Second,
+			History: HistoryLimits{Msgs: opts.TopicHistory, Bytes: 16 << 20}})
 		if err != nil {
 			t.Fatalf("node %d: %v", i, err)
 		}

@@ -33,6 +33,8 @@ type Config struct {
 	// before the cluster hands it to another (the node reports progress
 	// well within it while its clients hold the message).
 	AckWait time.Duration
+	// History bounds the topic history the nodes share; zero keeps none.
+	History HistoryLimits
 	Logger  *slog.Logger
 }
 
@@ -159,6 +161,9 @@ func (n *Node) setUp(ctx context.Context) error {
 		Name: topicStream, Subjects: []string{durableSubjects + ">"},
 		Retention: jetstream.InterestPolicy, Storage: jetstream.FileStorage, Replicas: r,
 	}); err != nil {
+		return err
+	}
+	if err := n.setUpHistory(ctx); err != nil {
 		return err
 	}
 	var err error

@@ -42,6 +42,8 @@ type overviewJSON struct {
 	Queues                  int     `json:"queues"`
 	Topics                  int     `json:"topics"`
 	TopicSubscriptions      int     `json:"topic_subscriptions"`
+	TopicHistoryBytes       int64   `json:"topic_history_bytes"`
+	TopicHistoryTopics      int     `json:"topic_history_topics"`
 	DurableSubscriptions    int     `json:"durable_subscriptions"`
 	MessagesIn              uint64  `json:"messages_in"`
 	MessagesOut             uint64  `json:"messages_out"`
@@ -102,6 +104,7 @@ func (s *Server) getOverview(w http.ResponseWriter, r *http.Request) error {
 	}
 	o.DurableSubscriptions = len(s.b.Durables())
 	o.TopicSubscriptions = st.Subscriptions
+	o.TopicHistoryBytes, o.TopicHistoryTopics = st.HistoryBytes, st.HistoryTopics
 	o.MessagesIn, o.MessagesOut = st.Published, st.Delivered
 	if last, ok := s.sampler.latest(); ok {
 		o.MessagesInPerSecond, o.MessagesOutPerSecond = last.In, last.Out
@@ -432,7 +435,7 @@ func trimPartialRune(b []byte) []byte {
 }
 
 // peekMessages shows up to ?limit= (default 10) waiting messages of a
-// queue without consuming them.
+// queue without consuming them, or a topic's latest retained ones.
 func (s *Server) peekMessages(w http.ResponseWriter, r *http.Request) error {
 	name, err := destName(r)
 	if err != nil {
@@ -443,9 +446,6 @@ func (s *Server) peekMessages(w http.ResponseWriter, r *http.Request) error {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > maxPageSize {
 			return errBadRequest("limit must be a number from 1 to %d", maxPageSize)
 		}
-	}
-	if isTopic(name) {
-		return errBadRequest("topics keep no messages to peek at; GET .../tail streams them as they pass")
 	}
 	msgs, err := s.b.Peek(name, limit)
 	if errors.Is(err, broker.ErrNotFound) {

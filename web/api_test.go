@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stampede-mq/stampede/broker"
 	"github.com/stampede-mq/stampede/stomp"
 )
 
@@ -217,7 +218,8 @@ func TestPeekPublishPurgeDelete(t *testing.T) {
 	}
 	e.apiError(req{path: path, basic: true}, http.StatusNotFound)
 
-	// Topics hold nothing to peek or purge; deleting forgets their figures.
+	// Topics without history hold nothing to peek or purge; deleting
+	// forgets their figures.
 	// One is listed once subscribed to, and for a while after.
 	sub := connect(t, e.b)
 	sub.sendSync(stomp.SUBSCRIBE, "", "id", "s", "destination", "/topic/t")
@@ -226,7 +228,11 @@ func TestPeekPublishPurgeDelete(t *testing.T) {
 	}
 	sub.expect(stomp.MESSAGE)
 	sub.sendSync(stomp.UNSUBSCRIBE, "", "id", "s")
-	e.apiError(req{path: "/api/v1/destinations/%2Ftopic%2Ft/messages", basic: true}, http.StatusBadRequest)
+	var none struct{ Messages []messageJSON }
+	e.call(req{path: "/api/v1/destinations/%2Ftopic%2Ft/messages", basic: true}, http.StatusOK, &none)
+	if len(none.Messages) != 0 {
+		t.Fatalf("a topic without history shows %+v", none.Messages)
+	}
 	e.apiError(req{method: "DELETE", path: "/api/v1/destinations/%2Ftopic%2Ft/messages", basic: true}, http.StatusBadRequest)
 	e.call(req{method: "DELETE", path: "/api/v1/destinations/%2Ftopic%2Ft", basic: true}, http.StatusNoContent, nil)
 	e.apiError(req{path: "/api/v1/destinations/%2Ftopic%2Ft", basic: true}, http.StatusNotFound)
@@ -324,4 +330,21 @@ func TestPProf(t *testing.T) {
 	on.call(req{path: "/debug/pprof/", basic: true}, http.StatusOK, nil)
 	on.call(req{path: "/debug/pprof/goroutine?debug=1", basic: true}, http.StatusOK, nil)
 	on.call(req{path: "/debug/pprof/cmdline", basic: true}, http.StatusOK, nil)
+}
+
+// A topic's history is peeked as a queue is: its latest retained
+// messages, oldest first, without anyone taking them.
+func TestPeekTopicHistory(t *testing.T) {
+	e := newEnvWith(t, Options{}, broker.Options{TopicHistory: 3})
+	for _, body := range []string{"a", "b", "c", "d"} {
+		if err := e.b.Publish("/topic/kept", nil, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var peek struct{ Messages []messageJSON }
+	e.call(req{path: "/api/v1/destinations/%2Ftopic%2Fkept/messages?limit=2", basic: true}, http.StatusOK, &peek)
+	if len(peek.Messages) != 2 || peek.Messages[0].Body != "c" || peek.Messages[1].Body != "d" {
+		t.Fatalf("peek %+v, want c and d", peek.Messages)
+	}
+	e.apiError(req{path: "/api/v1/destinations/%2Ftopic%2Fnever/messages", basic: true}, http.StatusNotFound)
 }

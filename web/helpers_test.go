@@ -34,7 +34,13 @@ type env struct {
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	b, err := broker.New(broker.Options{}, store.NewMemory())
+	return newEnvWith(t, opts, broker.Options{})
+}
+
+// newEnvWith is newEnv with a broker configured by bopts.
+func newEnvWith(t *testing.T, opts Options, bopts broker.Options) *env {
+	t.Helper()
+	b, err := broker.New(bopts, store.NewMemory())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,7 @@ type brokerCollector struct {
 
 	connections, sessions, published, delivered, expired, deadLettered *prometheus.Desc
 	slowConsumers, topicSubs, queues, queueDepth, queueConsumers       *prometheus.Desc
+	historyBytes, historyTopics                                        *prometheus.Desc
 	queueUnacked, outbound, storeBytes, uptime, refusals, durables     *prometheus.Desc
 	acked, nacked, redelivered, framesIn, framesOut                    *prometheus.Desc
 	memory, memoryHigh, memoryAlarm                                    *prometheus.Desc
@@ -64,6 +65,8 @@ func newBrokerCollector(s *Server) *brokerCollector {
 		deadLettered:   d("messages_dead_lettered_total", "Messages moved to a dead letter queue."),
 		slowConsumers:  d("slow_consumer_disconnects_total", "Connections closed for not keeping up with a topic."),
 		topicSubs:      d("topic_subscriptions", "Live topic subscriptions."),
+		historyBytes:   d("topic_history_bytes", "Memory topic histories hold, bounded by --topic-history-max-bytes."),
+		historyTopics:  d("topic_history_topics", "Topics that keep history."),
 		queues:         d("queues", "Queues, temporary ones included."),
 		queueDepth:     d("queue_messages", "Messages waiting in a queue. "+summedQueues, "queue"),
 		queueConsumers: d("queue_consumers", "Consumers of a queue. "+summedQueues, "queue"),
@@ -87,7 +90,7 @@ func newBrokerCollector(s *Server) *brokerCollector {
 // Describe implements prometheus.Collector.
 func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.connections, c.sessions, c.published, c.delivered,
-		c.expired, c.deadLettered, c.slowConsumers, c.topicSubs, c.queues, c.queueDepth,
+		c.expired, c.deadLettered, c.slowConsumers, c.topicSubs, c.historyBytes, c.historyTopics, c.queues, c.queueDepth,
 		c.queueConsumers, c.queueUnacked, c.outbound, c.storeBytes, c.uptime, c.refusals, c.durables,
 		c.acked, c.nacked, c.redelivered, c.framesIn, c.framesOut,
 		c.memory, c.memoryHigh, c.memoryAlarm} {
@@ -115,6 +118,8 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, c.framesOut, n, cmd)
 	}
 	gauge(ch, c.topicSubs, float64(st.Subscriptions))
+	gauge(ch, c.historyBytes, float64(st.HistoryBytes))
+	gauge(ch, c.historyTopics, float64(st.HistoryTopics))
 	gauge(ch, c.uptime, st.Uptime.Seconds())
 	gauge(ch, c.memory, float64(st.MemoryBytes))
 	gauge(ch, c.memoryHigh, float64(st.MemoryHighWatermark))

@@ -83,7 +83,8 @@ func (in *instance) joinCluster(ctx context.Context) error {
 	}
 	jctx, cancel := context.WithTimeout(ctx, c.JoinWait)
 	defer cancel()
-	cfg := cluster.Config{Node: c.Node, Conn: conn, Replicas: replicas, AckWait: c.AckWait, Logger: in.log}
+	cfg := cluster.Config{Node: c.Node, Conn: conn, Replicas: replicas, AckWait: c.AckWait,
+		History: historyLimits(&in.cfg.Broker), Logger: in.log}
 	if ns := in.nats; ns != nil && replicas > 1 {
 		cfg.Isolated = func() bool { return ns.NumRoutes() == 0 }
 	}

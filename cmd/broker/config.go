@@ -61,6 +61,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	c.Security.flags(fs, o)
 	c.Cluster.flags(fs)
 	boundFlags(fs, o)
+	historyFlags(fs, o)
 	fs.Float64Var(&c.MemoryShare, "memory-high-watermark", 0.4, "share of the machine's memory (or of 90% of GOMEMLIMIT when set) above which publishers are paused until memory falls; 0 turns the alarm off")
 	fs.Int64Var(&c.MemoryBytes, "memory-high-watermark-bytes", 0, "the memory alarm's watermark in bytes, instead of a share")
 	fs.IntVar(&o.Limits.MaxBodyBytes, "max-body-bytes", o.Limits.MaxBodyBytes, "largest frame body accepted")

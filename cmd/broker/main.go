@@ -119,6 +119,11 @@ func (in *instance) secure() error {
 	}
 	in.sec = sec
 	in.cfg.Broker.Authenticate = sec.authenticate
+	if in.cfg.Broker.TopicHistoryRules, err = topicHistoryRules(in.cfg.Security.ConfigFile); err != nil {
+		in.log.Error("cannot load the topic history settings", "err", err)
+		fmt.Fprintln(in.stderr, "broker:", err)
+		return err
+	}
 	return nil
 }
 

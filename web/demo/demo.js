@@ -36,6 +36,7 @@
     heartbeatOutgoing: 10000,
   });
   let connected = false;
+  let lastId = null; // the last line shown, to resume from after a reconnect
 
   client.onConnect = (frame) => {
     connected = true;
@@ -43,8 +44,9 @@
     status(`connected as ${who}`, 'connected');
     $('login').hidden = true;
     // With topic history on, the broker first replays the room's latest
-    // lines; without it, the header is ignored.
-    client.subscribe(topic, show, { 'x-history': '50' });
+    // lines, and after a dropped connection what the tab missed, from
+    // the last line it showed; without history the headers are ignored.
+    client.subscribe(topic, show, lastId ? { 'x-resume-after': lastId } : { 'x-history': '50' });
   };
   client.onWebSocketClose = () => {
     if (connected) status('disconnected, reconnecting…', 'down');
@@ -90,6 +92,8 @@
   // show appends a message. A line without x-demo-from came from another
   // STOMP client (a shell, a service), and says so.
   function show(m) {
+    lastId = m.headers['message-id'];
+    if (m.headers['x-resume-gap'] === 'true') notice('some lines were missed while disconnected');
     const li = document.createElement('li');
     const from = m.headers['x-demo-from'];
     if (m.headers['x-demo-tab'] === tab) li.className = 'mine';

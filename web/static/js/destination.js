@@ -69,17 +69,23 @@ export function mount(main, { name }, navigate) {
   // Peek.
   const peekN = h('input', { type: 'number', min: 1, max: 1000, value: 10, 'aria-label': 'How many', id: 'peek-n' });
   peekN.style.width = '90px';
-  const peekList = h('div', { class: 'messages', id: 'peek-list' }, h('div', { class: 'muted' }, 'Shows waiting messages without taking them from the queue.'));
-  const peekBtn = h('button', { type: 'button', id: 'peek' }, 'Peek');
-  peekBtn.addEventListener('click', async () => {
+  // On a topic the same panel shows its history: the latest messages it
+  // keeps for subscribers that ask for them (x-history, x-resume-after).
+  const peekList = h('div', { class: 'messages', id: 'peek-list' }, h('div', { class: 'muted' },
+    isQueue ? 'Shows waiting messages without taking them from the queue.' : 'The latest messages this topic keeps for subscribers that ask for its history.'));
+  const peekBtn = h('button', { type: 'button', id: 'peek' }, isQueue ? 'Peek' : 'Show');
+  async function peek() {
     try {
       const r = await api(path + '/messages?limit=' + encodeURIComponent(peekN.value || 10));
-      peekList.replaceChildren(...(r.messages.length ? r.messages.map(messageView) : [h('div', { class: 'muted' }, 'The queue is empty.')]));
+      const empty = isQueue ? 'The queue is empty.' : 'This topic keeps no messages (topic history is off for it, or nothing was published).';
+      peekList.replaceChildren(...(r.messages.length ? r.messages.map(messageView) : [h('div', { class: 'muted' }, empty)]));
       peekList.dataset.count = r.messages.length;
     } catch (err) {
-      toast(err.message, 'error');
+      if (err.status !== 404) toast(err.message, 'error');
     }
-  });
+  }
+  peekBtn.addEventListener('click', peek);
+  if (!isQueue) peek();
 
   // Live tail.
   let es = null;
@@ -134,12 +140,10 @@ export function mount(main, { name }, navigate) {
       isQueue ? card('Oldest message', 'd-oldest') : null),
     h('div', { class: 'detail' },
       h('section', { class: 'panel' }, h('header', null, h('h2', null, 'Publish a test message')), h('div', { class: 'body' }, pubForm)),
-      isQueue
-        ? h('section', { class: 'panel' },
-          h('header', null, h('h2', null, 'Peek'), h('div', { class: 'row' }, 'First', peekN, peekBtn)),
-          h('div', { class: 'body' }, peekList))
-        : null,
-      h('section', { class: 'panel' + (isQueue ? ' wide' : '') },
+      h('section', { class: 'panel' },
+        h('header', null, h('h2', null, isQueue ? 'Peek' : 'Retained messages'), h('div', { class: 'row' }, isQueue ? 'First' : 'Latest', peekN, peekBtn)),
+        h('div', { class: 'body' }, peekList)),
+      h('section', { class: 'panel wide' },
         h('header', null, h('h2', null, 'Live tail'), h('div', { class: 'row' }, tailStatus, tailBtn)),
         h('div', { class: 'body' }, h('p', { class: 'muted' }, 'Messages as they arrive; consumers still get every one.'), tailList))),
   );
