@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -47,6 +49,7 @@ func (p *puller) run() {
 	defer close(p.done)
 	every := min(extendEvery, p.feed.LeaseTime()/3)
 	lastExtend := time.Now()
+	backoff := time.Duration(0)
 	for {
 		if time.Since(lastExtend) >= every {
 			p.q.extendLeases()
@@ -54,12 +57,22 @@ func (p *puller) run() {
 		}
 		if n := p.q.room(); n > 0 {
 			err := p.feed.Fetch(n, fetchWait, func(xs []*Envelope) { p.q.enqueueLeased(p, xs) })
-			if err != nil {
-				p.q.r.log.Warn("fetching from the cluster failed", "queue", p.q.name, "err", err)
+			if err == nil {
+				backoff = 0
+			} else {
+				// A consumer just made may not answer for a moment (its
+				// leader is being elected): retry soon, then less often,
+				// so that this node is not left out meanwhile.
+				backoff = min(max(2*backoff, 20*time.Millisecond), fetchWait)
+				level := slog.LevelDebug
+				if backoff == fetchWait {
+					level = slog.LevelWarn // not a passing election
+				}
+				p.q.r.log.Log(context.Background(), level, "fetching from the cluster failed", "queue", p.q.name, "err", err)
 				select {
 				case <-p.stop:
 					return
-				case <-time.After(fetchWait):
+				case <-time.After(backoff):
 				}
 			}
 			select {

@@ -36,9 +36,13 @@ func TestClusterSendAsNodeCutOff(t *testing.T) {
 		}
 		unanswered := 0
 		for i, r := range raws {
-			if f := frameOrEnd(r, 15*time.Second-time.Since(cutAt)); f != nil {
+			f, ended := frameOrEnd(r, 15*time.Second-time.Since(cutAt))
+			switch {
+			case ended:
+				t.Logf("SEND %d on %s as it was cut off: the connection closed after %v", i, p.Name, time.Since(cutAt).Round(time.Millisecond))
+			case f != nil:
 				t.Logf("SEND %d on %s as it was cut off: %s %q after %v", i, p.Name, f.Command, f.Value("message"), time.Since(cutAt).Round(time.Millisecond))
-			} else {
+			default:
 				unanswered++
 			}
 		}
@@ -55,24 +59,6 @@ func TestClusterSendAsNodeCutOff(t *testing.T) {
 			p.Stop(t)
 			return
 		}
-	}
-}
-
-// frameOrEnd returns c's next frame, a CLOSED frame if the connection
-// ends without one, or nil if nothing happens within d.
-func frameOrEnd(c *rawClient, d time.Duration) *rawFrame {
-	select {
-	case f := <-c.frames:
-		return f
-	case <-c.done:
-		select {
-		case f := <-c.frames:
-			return f
-		default:
-			return &rawFrame{Command: "(connection closed)"}
-		}
-	case <-time.After(d):
-		return nil
 	}
 }
 

@@ -250,7 +250,7 @@ func clusterCutOff(t *testing.T, c *testCluster) {
 	// What n3 cannot store, it refuses. An ERROR closes the connection.
 	start := time.Now()
 	raw.send("SEND", "refused", "destination", queue, "persistent", "true", "receipt", "cut-1")
-	f := nextFrameWithin(t, raw, 30*time.Second)
+	f := raw.nextWithin(30 * time.Second)
 	took := time.Since(start).Round(time.Millisecond)
 	if f.Command != "ERROR" {
 		t.Fatalf("persistent SEND on the cut-off node answered with %v after %v, want ERROR", f, took)
@@ -260,7 +260,7 @@ func clusterCutOff(t *testing.T, c *testCluster) {
 		t.Errorf("the ERROR took %v: a client waits that long on a node that cannot store", took)
 	}
 	topicRaw.send("SEND", "refused", "destination", "/topic/cl.cut", "receipt", "cut-2")
-	f = nextFrameWithin(t, topicRaw, 30*time.Second)
+	f = topicRaw.nextWithin(30 * time.Second)
 	t.Logf("plain SEND to a topic on n3: %s", f.Command)
 
 	// Meanwhile the majority takes messages for the queue. Its nodes too
@@ -303,24 +303,4 @@ func clusterCutOff(t *testing.T, c *testCluster) {
 	runClusterProducers(lb, back, 1, clusterProducerSpec{"back", []*brokerProc{n3}}).wait(t)
 	waitAllConsumed(t, lb, 30*time.Second)
 	stop()
-}
-
-// nextFrameWithin returns c's next frame, failing the test if none comes
-// within d.
-func nextFrameWithin(t *testing.T, c *rawClient, d time.Duration) *rawFrame {
-	t.Helper()
-	select {
-	case f := <-c.frames:
-		return f
-	case <-c.done:
-		select {
-		case f := <-c.frames:
-			return f
-		default:
-		}
-		t.Fatalf("connection ended without a frame: %v", c.err)
-	case <-time.After(d):
-		t.Fatalf("no frame within %v", d)
-	}
-	return nil
 }

@@ -362,20 +362,39 @@ func (c *rawClient) send(cmd, body string, kv ...string) {
 // connection ends.
 func (c *rawClient) next() *rawFrame {
 	c.t.Helper()
+	return c.nextWithin(waitFor)
+}
+
+// nextWithin returns the next frame, failing if none arrives within d or
+// the connection ends.
+func (c *rawClient) nextWithin(d time.Duration) *rawFrame {
+	c.t.Helper()
+	f, ended := frameOrEnd(c, d)
+	switch {
+	case ended:
+		c.t.Fatalf("connection ended while waiting for a frame: %v", c.err)
+	case f == nil:
+		c.t.Fatalf("no frame within %v", d)
+	}
+	return f
+}
+
+// frameOrEnd returns c's next frame; or ended if the connection ends
+// without one; or neither if nothing happens within d.
+func frameOrEnd(c *rawClient, d time.Duration) (f *rawFrame, ended bool) {
 	select {
 	case f := <-c.frames:
-		return f
+		return f, false
 	case <-c.done:
 		select {
 		case f := <-c.frames:
-			return f
+			return f, false
 		default:
+			return nil, true
 		}
-		c.t.Fatalf("connection ended while waiting for a frame: %v", c.err)
-	case <-time.After(waitFor):
-		c.t.Fatalf("no frame within %v", waitFor)
+	case <-time.After(d):
+		return nil, false
 	}
-	return nil
 }
 
 // expect returns the next frame and fails unless it is a cmd.
