@@ -11,7 +11,7 @@
 #
 # Environment (defaults in brackets):
 #   BROKERS    [stampede rabbitmq activemq gostomp]
-#   SCENARIOS  [fanout fanout-10k queue persistent conns]
+#   SCENARIOS  [fanout fanout-10k queue persistent drain conns]
 #   ROUNDS     [3]      DURATION [10s]    WARMUP [2s]
 #   CONNS      [15000]  HOLD [10s]: the conns scenario's size and hold time
 #   PREFETCH   [1000]: prefetch of the queue and persistent consumers
@@ -32,7 +32,7 @@ repo=$(cd "$here/../.." && pwd)
 peers=$here/peers.sh
 
 BROKERS=${BROKERS:-stampede rabbitmq activemq gostomp}
-SCENARIOS=${SCENARIOS:-fanout fanout-10k queue persistent conns}
+SCENARIOS=${SCENARIOS:-fanout fanout-10k queue persistent drain conns}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
@@ -69,6 +69,11 @@ scenario() {
 		;;
 	persistent)
 		echo "rate_per_s|higher|receipted persistent sends/s, 4 × 4|-scenario persistent -producers 4 -consumers 4 -size 256 -rate 0 -prefetch $PREFETCH"
+		;;
+	drain)
+		# A persistent backlog drained by one consumer that asks a
+		# RECEIPT for every ACK: what careful consumers pay.
+		echo "rate_per_s|higher|drained/s, 20,000 × 256 B persistent, one consumer, receipted ACKs, prefetch 64|-scenario drain -messages 20000 -size 256 -prefetch 64"
 		;;
 	conns)
 		echo "conns.rss_per_conn_kib|lower|broker KiB RSS per idle connection, $CONNS conns|-scenario conns -conns $CONNS -hold $HOLD"
