@@ -82,6 +82,7 @@ func (p pattern) matches(name string) bool {
 	return at[len(words)]
 }
 
-// TopicMatches reports whether the topic destination name is one that
-// the subscription pattern (wildcards as in SUBSCRIBE) reaches.
-func TopicMatches(pattern, name string) bool { return parsePattern(pattern).matches(name) }
+// TopicMatcher parses a subscription pattern (wildcards as in SUBSCRIBE)
+// once and returns what reports whether a topic destination name is one
+// it reaches.
+func TopicMatcher(pattern string) func(name string) bool { return parsePattern(pattern).matches }

@@ -311,20 +311,22 @@ type watch struct {
 
 // deliverRemote fans another node's topic message out to the live
 // subscriptions here made on pattern: each watched pattern hears its own
-// copy, so subscriptions on other patterns get theirs from those.
+// copy, so subscriptions on other patterns get theirs from those. A
+// pattern may be carried by a broader subject, so the name is checked
+// against it once.
 func (r *local) deliverRemote(pattern string, x *Envelope) {
+	subs := r.topics.boundTo(pattern)
+	if len(subs) == 0 || !subs[0].pattern.matches(x.Destination) {
+		return
+	}
 	m := imported(x, "")
-	var mt matches
-	t := r.topics.match(m.destination, &mt)
-	now := time.Now().UnixMilli()
-	if m.expired(now) {
+	if m.expired(time.Now().UnixMilli()) {
 		r.stats.expired.Add(1)
 		return
 	}
-	for _, sub := range mt.live {
-		if sub.pattern.dest == pattern {
-			r.deliverTo(sub, m, t)
-		}
+	t := r.topics.lookup(m.destination)
+	for _, sub := range subs {
+		r.deliverTo(sub, m, t)
 	}
 }
 

@@ -35,13 +35,13 @@ type durableEntry struct {
 // pattern, and the bucket revision it reflects.
 type durableIndex struct {
 	mu       sync.RWMutex
-	patterns map[string]string // key → pattern
+	patterns map[string]func(string) bool // key → the pattern's matcher, parsed once
 	rev      uint64
 	changed  *sync.Cond
 }
 
 func newDurableIndex() *durableIndex {
-	x := &durableIndex{patterns: make(map[string]string)}
+	x := &durableIndex{patterns: make(map[string]func(string) bool)}
 	x.changed = sync.NewCond(&x.mu)
 	return x
 }
@@ -50,8 +50,8 @@ func newDurableIndex() *durableIndex {
 func (x *durableIndex) wanted(dest string) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for _, p := range x.patterns {
-		if broker.TopicMatches(p, dest) {
+	for _, matches := range x.patterns {
+		if matches(dest) {
 			return true
 		}
 	}
@@ -64,7 +64,7 @@ func (x *durableIndex) apply(e jetstream.KeyValueEntry) {
 	if e.Operation() == jetstream.KeyValuePut {
 		var d durableEntry
 		if json.Unmarshal(e.Value(), &d) == nil {
-			x.patterns[e.Key()] = d.Pattern
+			x.patterns[e.Key()] = broker.TopicMatcher(d.Pattern)
 		}
 	} else {
 		delete(x.patterns, e.Key())
