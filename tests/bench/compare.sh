@@ -10,7 +10,10 @@
 # kept in summary.md there.
 #
 # Environment (defaults in brackets):
-#   BROKERS    [stampede rabbitmq activemq gostomp]
+#   BROKERS    [stampede rabbitmq activemq gostomp floor]; floor is
+#              tests/bench/relay, the least any server can do to fan a
+#              message out, run in the fanout scenarios only: the
+#              machine's own share of fan-out latency
 #   SCENARIOS  [fanout fanout-10k queue persistent drain conns]
 #   ROUNDS     [3]      DURATION [10s]    WARMUP [2s]
 #   CONNS      [15000]  HOLD [10s]: the conns scenario's size and hold time
@@ -31,7 +34,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 peers=$here/peers.sh
 
-BROKERS=${BROKERS:-stampede rabbitmq activemq gostomp}
+BROKERS=${BROKERS:-stampede rabbitmq activemq gostomp floor}
 SCENARIOS=${SCENARIOS:-fanout fanout-10k queue persistent drain conns}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
@@ -95,9 +98,15 @@ broker_args() {
 
 default_transport() {
 	case "$1" in
-	stampede | rabbitmq) echo ws ;;
+	stampede | rabbitmq | floor) echo ws ;;
 	*) echo tcp ;;
 	esac
+}
+
+# runs BROKER SCENARIO tells whether the scenario is run on the broker:
+# the floor relays topics and nothing else.
+runs() {
+	[ "$1" != floor ] || [ "$2" = fanout ] || [ "$2" = fanout-10k ]
 }
 
 # seconds D turns a Go duration of whole seconds or minutes (10s, 2m) into
@@ -114,7 +123,7 @@ seconds() {
 for s in $SCENARIOS; do scenario "$s" >/dev/null; done
 for b in $BROKERS; do
 	case "$b" in
-	stampede | rabbitmq | activemq | gostomp) ;;
+	stampede | rabbitmq | activemq | gostomp | floor) ;;
 	*) echo "compare.sh: unknown broker '$b'" >&2; exit 2 ;;
 	esac
 done
@@ -184,6 +193,7 @@ for s in $SCENARIOS; do
 	for ((r = 1; r <= ROUNDS; r++)); do
 		for ((i = 0; i < nb; i++)); do
 			b=${brokers[$(((i + r - 1) % nb))]}
+			runs "$b" "$s" || continue
 			t=$(eval "echo \${TRANSPORT_$b:-}")
 			url=$("$peers" url "$b" "${t:-$(default_transport "$b")}")
 			json=$s.$b.r$r.json

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Starts, stops and describes the brokers that tests/bench/compare.sh runs
 # side by side: Stampede (this repository), RabbitMQ 3.10 with Web-STOMP,
-# ActiveMQ 5.17 (Classic) and go-stomp's reference server. Each broker runs
+# ActiveMQ 5.17 (Classic), go-stomp's reference server, and the fan-out
+# floor (tests/bench/relay, not a broker: the least any server can do to
+# pass a topic message on, for the fanout scenarios only). Each broker runs
 # as our own child process with its configuration and data in a fresh
 # directory under $BENCH_STATE, so a run depends on neither systemd nor
 # whatever /etc or /var/lib hold.
 #
 #   peers.sh install            apt-get install RabbitMQ and ActiveMQ if missing
-#   peers.sh build              go build the broker, gostompd and stompcheck
+#   peers.sh build              go build the broker, gostompd, relay and stompcheck
 #   peers.sh src                the source tree the broker is built from
 #   peers.sh start NAME         start NAME, wait until it takes a STOMP CONNECT
 #   peers.sh stop NAME          stop NAME and wait until it has exited
@@ -20,13 +22,13 @@
 #   peers.sh logs NAME          what NAME logged since it last started
 #   peers.sh status             which brokers are running
 #
-# NAME is stampede, rabbitmq, activemq or gostomp. Ports and paths come from
+# NAME is stampede, rabbitmq, activemq, gostomp or floor. Ports and paths come from
 # the environment (defaults in brackets):
 #   STAMPEDE_HTTP [127.0.0.1:8080]  STAMPEDE_STOMP [127.0.0.1:61613]
 #   RABBITMQ_WS_PORT [15674]  RABBITMQ_STOMP_PORT [61623]
 #   RABBITMQ_DIST_PORT [25672]  RABBITMQ_NODE [stompbench@localhost]
 #   ACTIVEMQ_STOMP_PORT [61625]  ACTIVEMQ_TRANSPORT [stomp+nio]  ACTIVEMQ_HEAP [1G]
-#   GOSTOMP_ADDR [127.0.0.1:61615]
+#   GOSTOMP_ADDR [127.0.0.1:61615]  FLOOR_ADDR [127.0.0.1:61617]
 #   BENCH_STATE [/tmp/stompbench-peers]: per-broker state, logs and binaries
 #   START_TIMEOUT [120] seconds a broker has to come up
 #   REV [unset]: build the broker from this commit instead of the working tree
@@ -45,11 +47,12 @@ ACTIVEMQ_STOMP_PORT=${ACTIVEMQ_STOMP_PORT:-61625}
 ACTIVEMQ_TRANSPORT=${ACTIVEMQ_TRANSPORT:-stomp+nio}
 ACTIVEMQ_HEAP=${ACTIVEMQ_HEAP:-1G}
 GOSTOMP_ADDR=${GOSTOMP_ADDR:-127.0.0.1:61615}
+FLOOR_ADDR=${FLOOR_ADDR:-127.0.0.1:61617}
 BENCH_STATE=${BENCH_STATE:-/tmp/stompbench-peers}
 START_TIMEOUT=${START_TIMEOUT:-120}
 
 BIN=$BENCH_STATE/bin
-BROKERS="stampede rabbitmq activemq gostomp"
+BROKERS="stampede rabbitmq activemq gostomp floor"
 RABBITMQ_LIB=/usr/lib/rabbitmq/bin
 ACTIVEMQ_HOME=/usr/share/activemq
 
@@ -58,7 +61,7 @@ note() { echo "peers.sh: $*" >&2; }
 
 check_name() {
 	case "${1:-}" in
-	stampede | rabbitmq | activemq | gostomp) ;;
+	stampede | rabbitmq | activemq | gostomp | floor) ;;
 	*) die "unknown broker '${1:-}': want one of $BROKERS" ;;
 	esac
 }
@@ -136,6 +139,7 @@ cmd_src() {
 cmd_build() {
 	mkdir -p "$BIN"
 	(cd "$repo" && go build -o "$BIN/gostompd" ./tests/bench/gostompd &&
+		go build -o "$BIN/relay" ./tests/bench/relay &&
 		go build -o "$BIN/stompcheck" ./tests/bench/stompcheck)
 	local src
 	src=$(cmd_src)
@@ -158,6 +162,7 @@ cmd_url() {
 	rabbitmq:tcp) echo "tcp://127.0.0.1:$RABBITMQ_STOMP_PORT" ;;
 	activemq: | activemq:tcp) echo "tcp://127.0.0.1:$ACTIVEMQ_STOMP_PORT" ;;
 	gostomp: | gostomp:tcp) echo "tcp://$GOSTOMP_ADDR" ;;
+	floor: | floor:ws) echo "ws://$FLOOR_ADDR/ws" ;;
 	*) die "$1 has no '$t' transport here" ;;
 	esac
 }
@@ -165,6 +170,7 @@ cmd_url() {
 transports() {
 	case "$1" in
 	stampede | rabbitmq) echo "ws tcp" ;;
+	floor) echo "ws" ;;
 	*) echo "tcp" ;;
 	esac
 }
@@ -258,6 +264,12 @@ start_gostomp() {
 	need_bin gostompd
 	fresh_dir gostomp
 	spawn gostomp 65536 "$BIN/gostompd" -addr "$GOSTOMP_ADDR"
+}
+
+start_floor() {
+	need_bin relay
+	fresh_dir floor
+	spawn floor 65536 "$BIN/relay" -addr "$FLOOR_ADDR"
 }
 
 start_rabbitmq() {
