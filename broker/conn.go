@@ -14,6 +14,10 @@ import (
 // queued.
 var errStop = errors.New("session ends")
 
+// errWritePanicked marks an inline write that panicked: its connection
+// is closed, as after a failed write.
+var errWritePanicked = errors.New("write panicked")
+
 // conn is one client connection as bytes and frames: its transport, the
 // read loop that decodes frames for its session, the outbox and the write
 // loop that drains it, and the clocks that heart-beats and the CONNECT
@@ -27,9 +31,11 @@ type conn struct {
 	receipts receipts // RECEIPTs waiting for the store, in order
 	window   window   // delivered, unacknowledged bytes
 	sess     *session
+	try      TryWriter // the transport, when it can write without blocking
 
 	// Read loop only.
-	dec *stomp.Decoder
+	dec    *stomp.Decoder
+	inline []*conn // subscribers this connection's publish writes to itself
 
 	// Written once by the read loop at CONNECT, before connected is set
 	// and before any subscription exists: goroutines that deliver or
@@ -68,6 +74,9 @@ func newConn(b *Broker, t Transport) *conn {
 		writerDone: make(chan struct{}),
 	}
 	c.out = newOutbox(b.opts.MaxOutboundBytes, func() { go c.writeLoop() })
+	if tw, ok := t.(TryWriter); ok && tw.CanTryWrite() {
+		c.try = tw
+	}
 	c.window.max = b.opts.MaxUnackedBytes
 	c.sess = newSession(b, c)
 	c.resume = c.read
@@ -191,12 +200,16 @@ func (c *conn) writeLoop() {
 		}
 	}()
 	for {
-		batch, done, wake := c.out.take()
-		switch {
-		case done:
+		batch, act, wake := c.out.take()
+		switch act {
+		case actClose:
 			c.closeTransport()
 			return
-		case wake != nil:
+		case actFail:
+			c.out.abandon()
+			c.closeTransport()
+			return
+		case actWait:
 			if linger == nil {
 				linger = time.NewTimer(writerLinger)
 			} else {
@@ -222,6 +235,34 @@ func (c *conn) writeLoop() {
 		}
 	}
 }
+
+// writeInline writes what c's outbox holds from the calling goroutine (a
+// publisher's), if nothing else writes it; see outbox.claim. A write the
+// socket does not take in full is finished by the write loop.
+func (c *conn) writeInline() {
+	batch, ok := c.out.claim()
+	if !ok {
+		return
+	}
+	var owed bool
+	err := errWritePanicked // unless TryWriteFrames returns
+	defer func() {
+		if p := recover(); p != nil {
+			c.b.log.Error("panic writing to session", "conn", c.id, "panic", p, "stack", string(debug.Stack()))
+		}
+		for _, q := range c.out.inlineDone(batch, owed, err) {
+			q.dispatch()
+		}
+	}()
+	owed, err = c.try.TryWriteFrames(batch)
+	if err == nil {
+		c.lastWrite.Store(time.Now().UnixNano())
+	}
+}
+
+// maxInline bounds the subscribers one publish writes to itself; the
+// others' write loops take theirs, on whatever cores are free.
+const maxInline = 64
 
 // failGrace is how long a failed connection's output may take to go out.
 const failGrace = 5 * time.Second

@@ -5,6 +5,8 @@ import "slices"
 // deliver hands a planned batch to its destinations: queues keep their
 // copies and dispatch them, topics fan out to their live subscribers. It
 // returns the subscribers that a client publisher (from) left congested.
+// Subscribers a client publisher may write to itself are left in
+// from.inline, for writeInline once no lock is held.
 func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 	for i := range p.routes {
 		rt := &p.routes[i]
@@ -25,7 +27,7 @@ func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 			continue
 		}
 		for _, sub := range p.live[rt.live[0]:rt.live[1]] {
-			busy := r.deliverTo(sub, m, rt.topic)
+			busy := r.deliverTo(from, sub, m, rt.topic)
 			if busy && from != nil && sub.conn != from && !slices.Contains(congested, sub) {
 				congested = append(congested, sub)
 			}
@@ -37,11 +39,11 @@ func (r *local) deliver(from *conn, p *plan) (congested []*topicSub) {
 // deliverTo hands m to one live subscriber that may read it, counting it
 // on t (if recorded), and reports whether the subscriber's connection is
 // congested. One that cannot keep up is disconnected.
-func (r *local) deliverTo(sub *topicSub, m *message, t *topic) (busy bool) {
+func (r *local) deliverTo(from *conn, sub *topicSub, m *message, t *topic) (busy bool) {
 	if sub.reader != nil && !sub.mayRead(m.destination) {
 		return false
 	}
-	ok, busy := sub.deliver(m)
+	ok, busy := sub.deliver(m, from)
 	if !ok {
 		r.dropSlow(sub)
 		return false
@@ -68,8 +70,9 @@ func (sub *topicSub) mayRead(name string) bool {
 
 // deliver hands a published message to this subscription. It reports
 // false when the subscriber cannot keep up, and otherwise whether its
-// connection is congested.
-func (sub *topicSub) deliver(m *message) (ok, congested bool) {
+// connection is congested. A client publisher (from) may be left to write
+// it (see pushLater).
+func (sub *topicSub) deliver(m *message, from *conn) (ok, congested bool) {
 	if sub.holding.Load() {
 		if held, ok := sub.hold(m); held {
 			return ok, false
@@ -79,18 +82,18 @@ func (sub *topicSub) deliver(m *message) (ok, congested bool) {
 	if m.hseq != 0 && m.hseq <= sub.replayed.Load() {
 		return true, false // its replay gave it
 	}
-	return sub.push(m, "", false)
+	return sub.push(m, "", false, from)
 }
 
 // send delivers one message of a replay, or one held back during it;
 // force lets it past the prefetch and the outbound bound, since history
 // is bounded already.
 func (sub *topicSub) send(m *message, extra string, force bool) bool {
-	ok, _ := sub.push(m, extra, force)
+	ok, _ := sub.push(m, extra, force, nil)
 	return ok
 }
 
-func (sub *topicSub) push(m *message, extra string, force bool) (ok, congested bool) {
+func (sub *topicSub) push(m *message, extra string, force bool, from *conn) (ok, congested bool) {
 	if sub.markGap.Load() && sub.markGap.CompareAndSwap(true, false) {
 		extra += gapLine
 	}
@@ -108,7 +111,16 @@ func (sub *topicSub) push(m *message, extra string, force bool) (ok, congested b
 		sub.mu.Unlock()
 	}
 	head := appendMessageHead(nil, m, sub.conn.version, sub.id, ackID, false, extra)
-	ok, congested = sub.conn.out.pushCongested(Outbound{Head: head, Body: m.wire, Binary: m.binary}, force)
+	ob := Outbound{Head: head, Body: m.wire, Binary: m.binary}
+	if from != nil && !force && sub.conn.try != nil && len(from.inline) < maxInline {
+		var later bool
+		ok, congested, later = sub.conn.out.pushLater(ob)
+		if later {
+			from.inline = append(from.inline, sub.conn)
+		}
+	} else {
+		ok, congested = sub.conn.out.pushCongested(ob, force)
+	}
 	if ok {
 		sub.conn.msgsOut.Add(1)
 	}

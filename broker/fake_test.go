@@ -84,15 +84,20 @@ func (f *fakeTransport) WriteFrames(frames []Outbound) error {
 		case f.raw <- wire:
 		default:
 		}
-		err := f.dec.Feed(wire, func(fr *stomp.Frame) error {
-			f.out <- fr
-			return nil
-		})
-		if err != nil {
-			panic("broker wrote a malformed frame: " + err.Error())
-		}
+		f.feed(wire)
 	}
 	return nil
+}
+
+// feed decodes bytes as the client would read them off the wire.
+func (f *fakeTransport) feed(wire []byte) {
+	err := f.dec.Feed(wire, func(fr *stomp.Frame) error {
+		f.out <- fr
+		return nil
+	})
+	if err != nil {
+		panic("broker wrote a malformed frame: " + err.Error())
+	}
 }
 
 func (f *fakeTransport) Close() error {
@@ -122,10 +127,16 @@ func newBroker(t testing.TB, opts Options) *Broker {
 // dial opens a connection without sending anything; versions, when
 // given, are what the transport allows.
 func dial(t testing.TB, b *Broker, versions ...stomp.Version) *client {
-	c := &client{t: t, ft: newFakeTransport(), done: make(chan struct{})}
-	c.ft.info.Versions = versions
+	ft := newFakeTransport()
+	ft.info.Versions = versions
+	return dialOver(t, b, ft, ft)
+}
+
+// dialOver is dial over a transport built on ft.
+func dialOver(t testing.TB, b *Broker, tr Transport, ft *fakeTransport) *client {
+	c := &client{t: t, ft: ft, done: make(chan struct{})}
 	go func() {
-		b.Serve(c.ft)
+		b.Serve(tr)
 		close(c.done)
 	}()
 	t.Cleanup(c.close)

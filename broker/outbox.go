@@ -10,6 +10,10 @@ import (
 // not fit is refused and the caller decides (a topic disconnects the slow
 // subscriber, a queue stops dispatching to it until it drains).
 //
+// A publisher may write a topic delivery itself, from its own goroutine,
+// when nothing else is writing and the transport can write without
+// blocking (TryWriter): see pushLater, claim and inlineDone.
+//
 // The write loop runs only while there is something to write: the push
 // that finds it stopped starts it, and it stops once the queue has stayed
 // empty for a moment (writerLinger), which spares a steady trickle of
@@ -24,10 +28,16 @@ type outbox struct {
 	closing bool // no more pushes; the write loop ends once flushed
 	running bool // a write loop is running
 	waiting bool // it waits on notify for work before it stops
-	waiters waitingQueues
-	start   func()        // starts a write loop
-	notify  chan struct{} // capacity 1: wakes the waiting write loop
-	drained chan struct{} // closed when bytes fall to max/relievedPart
+	busy    bool // a batch is being written, by the loop or inline
+	owed    bool // the transport kept bytes of an inline write; the loop sends them
+	broken  bool // an inline write failed; the loop closes the transport
+	// A publisher will write inline once its batch is delivered, so
+	// pushes meanwhile need not wake the loop (see pushLater).
+	deferred bool
+	waiters  waitingQueues
+	start    func()        // starts a write loop
+	notify   chan struct{} // capacity 1: wakes the waiting write loop
+	drained  chan struct{} // closed when bytes fall to max/relievedPart
 }
 
 func newOutbox(max int, start func()) *outbox {
@@ -209,24 +219,39 @@ func (o *outbox) close(last *Outbound, drop bool) bool {
 	return true
 }
 
+// What take tells the write loop to do.
+type writeAct int
+
+const (
+	actWrite writeAct = iota // write the batch (it may be empty: what is owed)
+	actWait                  // wait on wake for more, then stop
+	actClose                 // everything is out and the outbox closing: close
+	actFail                  // an inline write failed: abandon and close
+)
+
 // take hands the write loop everything queued. With nothing queued, the
-// loop is done when the outbox is closing (done: it closes the transport),
-// and otherwise waits on wake for more, then stops.
-func (o *outbox) take() (frames []Outbound, done bool, wake <-chan struct{}) {
+// loop closes the transport when the outbox is closing, and otherwise
+// waits on wake for more, then stops. While a publisher writes inline the
+// loop waits; the publisher wakes it if there is more.
+func (o *outbox) take() (frames []Outbound, act writeAct, wake <-chan struct{}) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.frames) > 0 {
+	switch {
+	case o.broken:
+		return nil, actFail, nil
+	case o.busy:
+	case len(o.frames) > 0 || o.owed:
 		frames, o.frames, o.spare = o.frames, o.spare, nil
-		return frames, false, nil
-	}
-	if o.closing {
-		return nil, true, nil
+		o.busy, o.owed = true, false
+		return frames, actWrite, nil
+	case o.closing:
+		return nil, actClose, nil
 	}
 	if o.notify == nil {
 		o.notify = make(chan struct{}, 1) // dropped by stop: idle connections hold none
 	}
 	o.waiting = true
-	return nil, false, o.notify
+	return nil, actWait, o.notify
 }
 
 // stop ends a waiting write loop, unless work has come meanwhile: it
@@ -234,7 +259,7 @@ func (o *outbox) take() (frames []Outbound, done bool, wake <-chan struct{}) {
 func (o *outbox) stop() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.frames) > 0 || o.closing {
+	if len(o.frames) > 0 || o.closing || o.owed || o.broken {
 		o.waiting = false
 		return false
 	}
@@ -254,7 +279,7 @@ const idleFrames = 16
 func (o *outbox) abandon() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.closing = true
+	o.closing, o.busy, o.owed = true, false, false
 	clear(o.frames)
 	o.frames, o.spare = nil, nil
 	o.bytes = 0
@@ -264,13 +289,23 @@ func (o *outbox) abandon() {
 // written takes back a batch from take once it has been sent, releases
 // its bytes and returns the queues waiting for room, if room has been made.
 func (o *outbox) written(batch []Outbound) []*queue {
+	n := batchLen(batch)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.writtenLocked(batch, n)
+}
+
+func batchLen(batch []Outbound) int {
 	n := 0
 	for i := range batch {
 		n += batch[i].Len()
 	}
 	clear(batch) // let sent bodies be collected
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	return n
+}
+
+func (o *outbox) writtenLocked(batch []Outbound, n int) []*queue {
+	o.busy = false
 	if o.spare == nil && cap(batch) <= maxSpareFrames {
 		o.spare = batch[:0]
 	}
@@ -286,6 +321,82 @@ func (o *outbox) written(batch []Outbound) []*queue {
 
 // maxSpareFrames bounds the batch slice kept for reuse.
 const maxSpareFrames = 4096
+
+// pushLater is pushCongested for a publisher that will write inline once
+// its whole batch is delivered. When nothing else is writing and the write
+// loop is idle or gone, the loop is not woken: later reports that the
+// caller must call claim after the batch (this connection is then
+// deferred until it has). Otherwise it is an ordinary push.
+func (o *outbox) pushLater(f Outbound) (ok, congested, later bool) {
+	o.mu.Lock()
+	if o.closing || (o.bytes+f.Len() > o.max && o.bytes > 0) {
+		o.mu.Unlock()
+		return false, false, false
+	}
+	o.frames = append(o.frames, f)
+	o.bytes += f.Len()
+	congested = o.bytes >= o.max/congestedPart
+	switch {
+	case o.deferred:
+		// The publisher that deferred it writes this too.
+		o.mu.Unlock()
+		return true, congested, false
+	case !o.busy && !o.owed && !o.broken && (!o.running || o.waiting):
+		o.deferred = true
+		o.mu.Unlock()
+		return true, congested, true
+	}
+	start, notify := o.wakeLocked()
+	o.mu.Unlock()
+	o.wake(start, notify)
+	return true, congested, false
+}
+
+// claim hands a publisher what is queued to write inline, unless another
+// writer is at it or must be: then it makes sure that one is running and
+// reports false. It ends what pushLater deferred.
+func (o *outbox) claim() (frames []Outbound, ok bool) {
+	o.mu.Lock()
+	o.deferred = false
+	if o.busy || o.owed || o.broken || o.closing || len(o.frames) == 0 || (o.running && !o.waiting) {
+		var start bool
+		var notify chan struct{}
+		if !o.busy && (len(o.frames) > 0 || o.owed || o.broken || o.closing) {
+			start, notify = o.wakeLocked()
+		}
+		o.mu.Unlock()
+		o.wake(start, notify)
+		return nil, false
+	}
+	frames, o.frames, o.spare = o.frames, o.spare, nil
+	o.busy = true
+	o.mu.Unlock()
+	return frames, true
+}
+
+// inlineDone takes back a claimed batch once written: it releases its
+// bytes, hands the write loop whatever the write left owed or the
+// meantime queued, and returns the queues waiting for room, like written.
+// A failed write leaves the loop to close the transport.
+func (o *outbox) inlineDone(batch []Outbound, owed bool, err error) []*queue {
+	n := batchLen(batch)
+	o.mu.Lock()
+	var queues []*queue
+	if err != nil {
+		o.busy, o.broken = false, true
+	} else {
+		queues = o.writtenLocked(batch, n)
+		o.owed = owed
+	}
+	var start bool
+	var notify chan struct{}
+	if len(o.frames) > 0 || o.owed || o.broken || o.closing {
+		start, notify = o.wakeLocked()
+	}
+	o.mu.Unlock()
+	o.wake(start, notify)
+	return queues
+}
 
 // isClosing reports whether the session is on its way out.
 func (o *outbox) isClosing() bool {

@@ -50,6 +50,13 @@ func (r *local) publish(from *conn, ms []*message) error {
 	if retained {
 		r.hist.order.Unlock()
 	}
+	if from != nil && len(from.inline) > 0 {
+		for _, c := range from.inline {
+			c.writeInline()
+		}
+		clear(from.inline)
+		from.inline = from.inline[:0]
+	}
 	if err != nil {
 		return err
 	}

@@ -326,7 +326,7 @@ func (r *local) deliverRemote(pattern string, x *Envelope) {
 	}
 	t := r.topics.lookup(m.destination)
 	for _, sub := range subs {
-		r.deliverTo(sub, m, t)
+		r.deliverTo(nil, sub, m, t)
 	}
 }
 

@@ -44,6 +44,23 @@ type ReadParker interface {
 	ParkRead(resume func()) bool
 }
 
+// TryWriter is implemented by transports that can send without blocking.
+// A client's publish then writes its topic deliveries itself to
+// subscribers whose connections have nothing else going out, rather than
+// waking each one's write loop: at low rates that hand-off, a goroutine
+// wake-up per subscriber, is much of what a delivery waits for.
+type TryWriter interface {
+	// CanTryWrite reports whether TryWriteFrames works on this
+	// connection (over TLS, say, it does not).
+	CanTryWrite() bool
+	// TryWriteFrames sends frames as far as the connection takes them at
+	// once, never waiting. What it does not take is kept, in order, and
+	// sent first by the next WriteFrames, which may be called with no
+	// frames just for that; owed reports whether anything was kept. The
+	// rule of WriteFrames holds: one writer at a time, no lock held.
+	TryWriteFrames(frames []Outbound) (owed bool, err error)
+}
+
 // Outbound is one encoded frame: its head (command, headers, blank line)
 // and its body with the terminating NUL. A message fanned out to many
 // subscribers shares one Body slice; only the head differs.

@@ -83,10 +83,12 @@ type tcpTransport struct {
 	deadline lazyDeadline // for writes; no limit when its timeout is 0
 	park     parking      // the socket's place in the listener's poller
 
-	// Writer side, used only by the session's write loop.
+	// Writer side, used by one writer at a time: the session's write loop,
+	// or a publisher trying to write for it (TryWriteFrames).
 	writev bool        // conn gathers net.Buffers in one system call
 	vec    net.Buffers // reused between batches
 	pool   *sync.Pool  // *bufio.Writer for conns without writev
+	owed   *owedWriter // for TryWriteFrames; nil when conn is not a plain socket
 
 	closed atomic.Bool
 }
@@ -101,6 +103,7 @@ func newTCPTransport(c net.Conn, pool *sync.Pool) *tcpTransport {
 	switch c.(type) {
 	case *net.TCPConn, *net.UnixConn:
 		t.writev = true
+		t.owed = newOwedWriter(c)
 	}
 	return t
 }
@@ -135,6 +138,10 @@ func (t *tcpTransport) ParkRead(resume func()) bool { return t.park.park(resume)
 // so the deadline catches a peer that makes no progress rather than a
 // slow link with a long queue.
 func (t *tcpTransport) WriteFrames(frames []broker.Outbound) error {
+	if t.owed != nil && len(frames) == 0 {
+		t.deadline.next()
+		return t.owed.flush(t.deadline.at)
+	}
 	for len(frames) > 0 {
 		n, size := 1, frames[0].Len()
 		for n < len(frames) && size+frames[n].Len() <= writeChunk {
@@ -160,6 +167,12 @@ func (t *tcpTransport) writeChunk(frames []broker.Outbound) error {
 	if !t.writev {
 		return t.writeBuffered(frames)
 	}
+	return t.gather(frames, false)
+}
+
+// gather writes the frames' heads and bodies with one writev, waiting for
+// the socket unless trying.
+func (t *tcpTransport) gather(frames []broker.Outbound, try bool) error {
 	vec := t.vec[:0]
 	for i := range frames {
 		if len(frames[i].Head) > 0 {
@@ -170,11 +183,31 @@ func (t *tcpTransport) writeChunk(frames []broker.Outbound) error {
 		}
 	}
 	t.vec = vec
-	_, err := vec.WriteTo(t.conn) // consumes its copy of the slice header only
-	clear(t.vec)                  // let sent bodies be collected
+	var err error
+	if t.owed != nil {
+		err = t.owed.writeBuffers(vec, try)
+	} else {
+		_, err = vec.WriteTo(t.conn) // consumes its copy of the slice header only
+	}
+	clear(t.vec) // let sent bodies be collected
 	t.vec = t.vec[:0]
 	return err
 }
+
+// TryWriteFrames sends the frames as far as the socket takes them at once
+// (broker.TryWriter); the rest is owed, and WriteFrames sends it first.
+func (t *tcpTransport) TryWriteFrames(frames []broker.Outbound) (owed bool, err error) {
+	if t.owed == nil {
+		return false, errors.ErrUnsupported
+	}
+	if err := t.gather(frames, true); err != nil {
+		return false, err
+	}
+	return t.owed.owes(), nil
+}
+
+// CanTryWrite reports whether TryWriteFrames works on this connection.
+func (t *tcpTransport) CanTryWrite() bool { return t.owed != nil }
 
 func (t *tcpTransport) writeBuffered(frames []broker.Outbound) error {
 	bw := t.pool.Get().(*bufio.Writer)

@@ -2,6 +2,7 @@ package subprotocol
 
 import (
 	"bufio"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -351,6 +352,42 @@ func (t *wsTransport) buffered() bool { return t.br.Buffered() > 0 || t.ahead.bu
 // wanted: browsers drop the connection on a text message that is not
 // UTF-8, and a client that writes binary expects binary back.
 func (t *wsTransport) WriteFrames(frames []broker.Outbound) error {
+	if err := t.writeFrames(frames); err != nil {
+		return err
+	}
+	if t.ahead == nil || t.ahead.owed == nil || !t.ahead.owed.owes() {
+		return nil
+	}
+	// Something owed and nothing after it (which would have sent it
+	// first): send it now.
+	if at, moved := t.deadline.next(); moved {
+		t.conn.SetWriteDeadline(at) // gorilla's own, for its next message
+	}
+	return t.ahead.owed.flush(t.deadline.at)
+}
+
+// TryWriteFrames sends the frames as far as the socket takes them at once
+// (broker.TryWriter); the rest is owed, and WriteFrames sends it first.
+func (t *wsTransport) TryWriteFrames(frames []broker.Outbound) (owed bool, err error) {
+	if !t.CanTryWrite() {
+		return false, errors.ErrUnsupported
+	}
+	t.ahead.trying.Store(true)
+	err = t.writeFrames(frames)
+	t.ahead.trying.Store(false)
+	if err != nil {
+		return false, err
+	}
+	return t.ahead.owed.owes(), nil
+}
+
+// CanTryWrite reports whether TryWriteFrames works on this connection: it
+// does over a plain socket, not over TLS.
+func (t *wsTransport) CanTryWrite() bool {
+	return t.ahead != nil && t.ahead.owed != nil
+}
+
+func (t *wsTransport) writeFrames(frames []broker.Outbound) error {
 	for len(frames) > 0 {
 		if frames[0].Len() == 0 {
 			frames = frames[1:]

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,7 +39,7 @@ func (h *wsHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil || brw.Reader.Buffered() > 0 {
 		return c, brw, err
 	}
-	h.conn = &readAheadConn{Conn: c, pool: h.pool}
+	h.conn = &readAheadConn{Conn: c, pool: h.pool, owed: newOwedWriter(c)}
 	h.br = bufio.NewReaderSize(h.conn, wsOwnBufferSize)
 	brw.Reader = h.br
 	return h.conn, brw, nil
@@ -56,6 +57,19 @@ type readAheadConn struct {
 	err  error // from the read that filled buf, returned once it is consumed
 
 	writeDeadline time.Time // as last set on the socket
+
+	// Writes go through owed, when the socket allows writing without
+	// blocking; while trying is set they never wait (see owedWriter).
+	owed   *owedWriter
+	trying atomic.Bool
+}
+
+// Write sends p, through owed when there is one.
+func (c *readAheadConn) Write(p []byte) (int, error) {
+	if c.owed == nil {
+		return c.Conn.Write(p)
+	}
+	return c.owed.write(p, c.trying.Load())
 }
 
 // SetWriteDeadline passes a deadline on to the socket only when it

@@ -1,0 +1,156 @@
+package subprotocol
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/stampede-mq/stampede/broker"
+	"github.com/stampede-mq/stampede/stomp"
+)
+
+// tryFrame is frame i of a try-write test: big enough that a few hundred
+// of them fill a loopback socket.
+func tryFrame(i int) broker.Outbound {
+	f := stomp.New(stomp.MESSAGE, "destination", "/topic/t", "seq", fmt.Sprint(i))
+	f.Body = bytes.Repeat([]byte{'a' + byte(i%26)}, 8<<10)
+	return outbound(f)
+}
+
+// fillTrying try-writes frames from *next on, one batch of 3 at a time,
+// until tw owes bytes, then a few batches more (which all wait behind
+// what is owed). Its peer is not reading, so a try that waited would hang.
+func fillTrying(t *testing.T, tw broker.TryWriter, next *int) {
+	t.Helper()
+	if !tw.CanTryWrite() {
+		t.Fatal("CanTryWrite is false on a plain socket")
+	}
+	extra := 3
+	for ; extra > 0; *next += 3 {
+		if *next > 100_000 {
+			t.Fatal("a socket nobody reads took 800 MiB without owing")
+		}
+		owed, err := tw.TryWriteFrames([]broker.Outbound{tryFrame(*next), tryFrame(*next + 1), tryFrame(*next + 2)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owed {
+			extra--
+		}
+	}
+}
+
+// checkFrames reads frames 0..n-1, whole and in order, from frames.
+func checkFrames(t *testing.T, frames <-chan *stomp.Frame, n int) {
+	t.Helper()
+	for i := range n {
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				t.Fatalf("stream ended at frame %d of %d", i, n)
+			}
+			want := tryFrame(i)
+			if f.Value("seq") != fmt.Sprint(i) || len(f.Body) != len(want.Body)-1 || f.Body[0] != want.Body[0] {
+				t.Fatalf("frame %d arrived as seq %s with %d bytes", i, f.Value("seq"), len(f.Body))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("frame %d of %d did not arrive", i, n)
+		}
+	}
+}
+
+// TestTryWriteWebSocket: writes that never wait, to a client that reads
+// nothing, and then a blocking write, reach it whole and in order.
+func TestTryWriteWebSocket(t *testing.T) {
+	trs := make(chan broker.Transport, 1)
+	url := startWS(t, serverFunc(func(tr broker.Transport) {
+		trs <- tr
+		_, _ = io.Copy(io.Discard, tr)
+	}), WebSocketOptions{OneFramePerMessage: true})
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tr := <-trs
+	tw := tr.(broker.TryWriter)
+	next := 0
+	fillTrying(t, tw, &next)
+
+	frames := make(chan *stomp.Frame, 1<<17) // never full: the writes below wait on the reader
+	go func() {
+		defer close(frames)
+		dec := stomp.NewDecoder(stomp.Limits{MaxBodyBytes: 1 << 20})
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			if dec.Feed(data, func(f *stomp.Frame) error { frames <- f; return nil }) != nil {
+				return
+			}
+		}
+	}()
+	// What is owed goes first, on the write loop's next write; with
+	// nothing else to send, WriteFrames sends just that.
+	if err := tr.WriteFrames(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.WriteFrames([]broker.Outbound{tryFrame(next)}); err != nil {
+		t.Fatal(err)
+	}
+	checkFrames(t, frames, next+1)
+}
+
+// TestTryWriteTCP is TestTryWriteWebSocket over plain STOMP.
+func TestTryWriteTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTCPTransport(sc, nil)
+	defer func() { client.Close(); tr.Close() }()
+	next := 0
+	fillTrying(t, tr, &next)
+
+	frames := make(chan *stomp.Frame, 1<<17) // never full: the writes below wait on the reader
+	go func() {
+		defer close(frames)
+		dec := stomp.NewDecoder(stomp.Limits{MaxBodyBytes: 1 << 20})
+		r := bufio.NewReader(client)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 && dec.Feed(buf[:n], func(f *stomp.Frame) error { frames <- f; return nil }) != nil {
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// A blocking write sends what is owed before its own frames.
+	if err := tr.WriteFrames([]broker.Outbound{tryFrame(next)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.WriteFrames(nil); err != nil {
+		t.Fatal(err)
+	}
+	checkFrames(t, frames, next+1)
+}
