@@ -1,7 +1,6 @@
 package subprotocol
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -46,6 +45,27 @@ func fillTrying(t *testing.T, tw broker.TryWriter, next *int) {
 	}
 }
 
+// decodeFrom decodes what read returns, on a goroutine of its own, until
+// read fails; the channel never fills, so the writes a test makes
+// meanwhile wait only on the socket.
+func decodeFrom(read func() ([]byte, error)) <-chan *stomp.Frame {
+	frames := make(chan *stomp.Frame, 1<<17)
+	go func() {
+		defer close(frames)
+		dec := stomp.NewDecoder(stomp.Limits{MaxBodyBytes: 1 << 20})
+		for {
+			data, err := read()
+			if len(data) > 0 && dec.Feed(data, func(f *stomp.Frame) error { frames <- f; return nil }) != nil {
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return frames
+}
+
 // checkFrames reads frames 0..n-1, whole and in order, from frames.
 func checkFrames(t *testing.T, frames <-chan *stomp.Frame, n int) {
 	t.Helper()
@@ -83,20 +103,10 @@ func TestTryWriteWebSocket(t *testing.T) {
 	next := 0
 	fillTrying(t, tw, &next)
 
-	frames := make(chan *stomp.Frame, 1<<17) // never full: the writes below wait on the reader
-	go func() {
-		defer close(frames)
-		dec := stomp.NewDecoder(stomp.Limits{MaxBodyBytes: 1 << 20})
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			if dec.Feed(data, func(f *stomp.Frame) error { frames <- f; return nil }) != nil {
-				return
-			}
-		}
-	}()
+	frames := decodeFrom(func() ([]byte, error) {
+		_, data, err := conn.ReadMessage()
+		return data, err
+	})
 	// What is owed goes first, on the write loop's next write; with
 	// nothing else to send, WriteFrames sends just that.
 	if err := tr.WriteFrames(nil); err != nil {
@@ -129,22 +139,11 @@ func TestTryWriteTCP(t *testing.T) {
 	next := 0
 	fillTrying(t, tr, &next)
 
-	frames := make(chan *stomp.Frame, 1<<17) // never full: the writes below wait on the reader
-	go func() {
-		defer close(frames)
-		dec := stomp.NewDecoder(stomp.Limits{MaxBodyBytes: 1 << 20})
-		r := bufio.NewReader(client)
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := r.Read(buf)
-			if n > 0 && dec.Feed(buf[:n], func(f *stomp.Frame) error { frames <- f; return nil }) != nil {
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	buf := make([]byte, 64<<10)
+	frames := decodeFrom(func() ([]byte, error) {
+		n, err := client.Read(buf)
+		return buf[:n], err
+	})
 	// A blocking write sends what is owed before its own frames.
 	if err := tr.WriteFrames([]broker.Outbound{tryFrame(next)}); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"net/http"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/go-stomp/stomp/v3/frame"
 	"github.com/gorilla/websocket"
+	"github.com/stampede-mq/stampede/tests/bench/wsstream"
 )
 
 func main() {
@@ -108,7 +108,7 @@ func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
 		}
 		ws.Close()
 	}()
-	fr := frame.NewReader(&messageStream{ws: ws})
+	fr := frame.NewReader(wsstream.New(ws))
 	for {
 		f, err := fr.Read()
 		if err != nil {
@@ -204,31 +204,3 @@ func (r *relay) unsubscribe(s *subscription) {
 var escaper = strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\r", "\\r", ":", "\\c")
 
 func escape(s string) string { return escaper.Replace(s) }
-
-// messageStream reads a WebSocket connection's messages as one byte
-// stream: STOMP frames may be split across messages or share one.
-type messageStream struct {
-	ws *websocket.Conn
-	r  io.Reader
-}
-
-func (m *messageStream) Read(p []byte) (int, error) {
-	for {
-		if m.r == nil {
-			_, r, err := m.ws.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			m.r = r
-		}
-		n, err := m.r.Read(p)
-		if err == io.EOF {
-			m.r = nil
-			if n == 0 {
-				continue
-			}
-			err = nil
-		}
-		return n, err
-	}
-}

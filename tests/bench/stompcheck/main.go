@@ -23,6 +23,7 @@ import (
 	"github.com/go-stomp/stomp/v3"
 	"github.com/go-stomp/stomp/v3/frame"
 	"github.com/gorilla/websocket"
+	"github.com/stampede-mq/stampede/tests/bench/wsstream"
 )
 
 func main() {
@@ -68,7 +69,7 @@ func dial(ctx context.Context, rawURL string, protocols []string) (io.ReadWriteC
 			c.Close()
 			return nil, fmt.Errorf("server chose subprotocol %q, offered %v", p, protocols)
 		}
-		return &wsStream{c: c}, nil
+		return wsstream.New(c), nil
 	}
 	return nil, fmt.Errorf("unsupported scheme %q: want tcp:// or ws://", u.Scheme)
 }
@@ -143,46 +144,6 @@ func check(ctx context.Context, rawURL, login, passcode, vhost string, protocols
 	}
 	return nil
 }
-
-// wsStream is a WebSocket connection as the byte stream go-stomp reads and
-// writes: each Write is one text message (stompcheck sends text only) and
-// Read returns the payloads of the messages received, back to back. This
-// is deliberately independent of the repository's own packages, so the
-// scripts work against any broker whatever state the tree is in.
-type wsStream struct {
-	c *websocket.Conn
-	r io.Reader
-}
-
-func (s *wsStream) Read(p []byte) (int, error) {
-	for {
-		if s.r == nil {
-			_, r, err := s.c.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			s.r = r
-		}
-		n, err := s.r.Read(p)
-		if err == io.EOF {
-			s.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (s *wsStream) Write(p []byte) (int, error) {
-	if err := s.c.WriteMessage(websocket.TextMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (s *wsStream) Close() error { return s.c.Close() }
 
 // quiet drops go-stomp's client log: it reports the connection closing
 // under a subscription as an error, which it is not here.
