@@ -1,6 +1,10 @@
 package broker
 
-import "github.com/stampede-mq/stampede/stomp"
+import (
+	"time"
+
+	"github.com/stampede-mq/stampede/stomp"
+)
 
 // Transport is one client connection as the broker sees it: a byte stream
 // in, whole frames out. The broker knows nothing of sockets or WebSocket
@@ -42,6 +46,11 @@ type ReadParker interface {
 	// the caller then waits as it otherwise would. After true, the
 	// caller must leave the connection to resume.
 	ParkRead(resume func()) bool
+	// WaitReadFor is WaitRead for at most d: it reports false when no
+	// input came in that time. A connection that has just been busy
+	// waits a moment this way before it parks, since parking and
+	// resuming cost system calls and a new goroutine per wake-up.
+	WaitReadFor(d time.Duration) (ready bool, err error)
 }
 
 // TryWriter is implemented by transports that can send without blocking.

@@ -3,8 +3,11 @@
 package subprotocol
 
 import (
+	"errors"
 	"net"
+	"os"
 	"syscall"
+	"time"
 )
 
 // waitReadable blocks until c has input, has reached its end or has
@@ -29,4 +32,20 @@ func waitReadable(c net.Conn) error {
 		_, _, err := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		return err != syscall.EAGAIN
 	})
+}
+
+// waitReadableFor is waitReadable for at most d; it reports whether c has
+// input (or has ended) by then. It uses c's read deadline, and clears it.
+func waitReadableFor(c net.Conn, d time.Duration) (bool, error) {
+	if err := c.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return false, err
+	}
+	err := waitReadable(c)
+	if derr := c.SetReadDeadline(time.Time{}); err == nil {
+		err = derr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,6 +92,7 @@ type tcpTransport struct {
 	owed   *owedWriter // for TryWriteFrames; nil when conn is not a plain socket
 
 	closed atomic.Bool
+	rdMu   sync.Mutex // orders read-deadline changes against Close
 }
 
 func newTCPTransport(c net.Conn, pool *sync.Pool) *tcpTransport {
@@ -125,6 +127,37 @@ func (t *tcpTransport) WaitRead() error {
 		err = net.ErrClosed
 	}
 	return err
+}
+
+// WaitReadFor is WaitRead for at most d. The wait uses the socket's read
+// deadline, which Close sets too for its lingering drain: rdMu keeps this
+// wait from clearing that one.
+func (t *tcpTransport) WaitReadFor(d time.Duration) (bool, error) {
+	t.rdMu.Lock()
+	if t.closed.Load() {
+		t.rdMu.Unlock()
+		return false, net.ErrClosed
+	}
+	err := t.conn.SetReadDeadline(time.Now().Add(d))
+	t.rdMu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	err = waitReadable(t.conn)
+	t.rdMu.Lock()
+	if !t.closed.Load() {
+		if derr := t.conn.SetReadDeadline(time.Time{}); err == nil {
+			err = derr
+		}
+	}
+	t.rdMu.Unlock()
+	if t.closed.Load() {
+		return false, net.ErrClosed
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // ParkRead leaves the wait for input to the listener's poller.
@@ -244,7 +277,10 @@ func (t *tcpTransport) Close() error {
 	}
 	t.park.cancel()
 	if tc, ok := t.conn.(*net.TCPConn); ok {
-		if tc.CloseWrite() == nil && tc.SetReadDeadline(time.Now().Add(lingerTimeout)) == nil {
+		t.rdMu.Lock() // after closed is set: a WaitReadFor leaves the deadline alone
+		err := tc.SetReadDeadline(time.Now().Add(lingerTimeout))
+		t.rdMu.Unlock()
+		if err == nil && tc.CloseWrite() == nil {
 			io.CopyN(io.Discard, tc, lingerBytes)
 		}
 	}

@@ -333,6 +333,14 @@ func (t *wsTransport) WaitRead() error {
 	return waitReadable(t.ahead.Conn)
 }
 
+// WaitReadFor is WaitRead for at most d.
+func (t *wsTransport) WaitReadFor(d time.Duration) (bool, error) {
+	if t.ahead == nil || !t.in.between() || t.buffered() {
+		return true, nil
+	}
+	return waitReadableFor(t.ahead.Conn, d)
+}
+
 // ParkRead leaves the wait for input to the handler's poller when the
 // client is quiet: between messages, with nothing buffered.
 func (t *wsTransport) ParkRead(resume func()) bool {
