@@ -112,7 +112,7 @@ func (sub *topicSub) push(m *message, extra string, force bool, from *conn) (ok,
 	}
 	head := appendMessageHead(nil, m, sub.conn.version, sub.id, ackID, false, extra)
 	ob := Outbound{Head: head, Body: m.wire, Binary: m.binary}
-	if from != nil && !force && sub.conn.try != nil && len(from.inline) < maxInline {
+	if from != nil && from.inlining && !force && sub.conn.try != nil && len(from.inline) < maxInline {
 		var later bool
 		ok, congested, later = sub.conn.out.pushLater(ob)
 		if later {

@@ -125,8 +125,10 @@ func TestInlineWrites(t *testing.T) {
 			i++
 		}
 		pub.ft.in <- burst
-		if i%50 == 0 {
-			time.Sleep(time.Millisecond) // let write loops go idle now and then
+		if i%25 == 0 {
+			// A pause now and then: write loops go idle, and the next
+			// publish, a while after the last, writes inline.
+			time.Sleep(2 * inlineGap)
 		}
 	}
 	for k, c := range subs {
@@ -163,6 +165,7 @@ func TestInlineWriteNeverWaits(t *testing.T) {
 	tr.full.Store(&full)
 	pub := connect(t, b)
 	for i := range 20 {
+		time.Sleep(2 * inlineGap) // so the publish writes inline
 		pub.sendBody(stomp.SEND, fmt.Sprint(i), "destination", "/topic/full", "receipt", fmt.Sprint(i))
 		pub.expectReceipt()
 	}

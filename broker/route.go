@@ -42,6 +42,9 @@ type route struct {
 // from taking their positions to their delivery (histories.order): live
 // subscribers then get them in position order.
 func (r *local) publish(from *conn, ms []*message) error {
+	if from != nil {
+		from.inlining = from.writesInline(time.Now().UnixNano())
+	}
 	retained := r.hist.retains(ms)
 	if retained {
 		r.hist.order.Lock()
@@ -50,12 +53,14 @@ func (r *local) publish(from *conn, ms []*message) error {
 	if retained {
 		r.hist.order.Unlock()
 	}
-	if from != nil && len(from.inline) > 0 {
+	if from != nil {
 		for _, c := range from.inline {
 			c.writeInline()
 		}
 		clear(from.inline)
 		from.inline = from.inline[:0]
+		from.inlining = false
+		from.lastPublish = time.Now().UnixNano()
 	}
 	if err != nil {
 		return err
