@@ -153,3 +153,68 @@ func TestTryWriteTCP(t *testing.T) {
 	}
 	checkFrames(t, frames, next+1)
 }
+
+// TestTryWriteAfterIdle: a write that never waits still works once the
+// connection has been quiet for longer than its write timeout (the
+// runtime refuses every write once a socket's deadline has passed).
+func TestTryWriteAfterIdle(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	check := func(t *testing.T, tr broker.Transport, frames <-chan *stomp.Frame) {
+		t.Helper()
+		if err := tr.WriteFrames([]broker.Outbound{tryFrame(0)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * timeout)
+		if _, err := tr.(broker.TryWriter).TryWriteFrames([]broker.Outbound{tryFrame(1)}); err != nil {
+			t.Fatalf("TryWriteFrames after a quiet spell: %v", err)
+		}
+		checkFrames(t, frames, 2)
+	}
+	t.Run("tcp", func(t *testing.T) {
+		sc, client := tcpPair(t)
+		tr := newTCPTransport(sc, nil)
+		tr.deadline.timeout = timeout
+		defer func() { client.Close(); tr.Close() }()
+		buf := make([]byte, 64<<10)
+		check(t, tr, decodeFrom(func() ([]byte, error) {
+			n, err := client.Read(buf)
+			return buf[:n], err
+		}))
+	})
+	t.Run("websocket", func(t *testing.T) {
+		trs := make(chan broker.Transport, 1)
+		url := startWS(t, serverFunc(func(tr broker.Transport) {
+			trs <- tr
+			_, _ = io.Copy(io.Discard, tr)
+		}), WebSocketOptions{WriteTimeout: timeout})
+		conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		check(t, <-trs, decodeFrom(func() ([]byte, error) {
+			_, data, err := conn.ReadMessage()
+			return data, err
+		}))
+	})
+}
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		client.Close()
+		t.Fatal(err)
+	}
+	return server, client
+}

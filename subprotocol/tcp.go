@@ -190,17 +190,25 @@ func (t *tcpTransport) WriteFrames(frames []broker.Outbound) error {
 }
 
 func (t *tcpTransport) writeChunk(frames []broker.Outbound) error {
-	if t.deadline.timeout > 0 {
-		if at, moved := t.deadline.next(); moved {
-			if err := t.conn.SetWriteDeadline(at); err != nil {
-				return err
-			}
-		}
+	if err := t.keepDeadline(); err != nil {
+		return err
 	}
 	if !t.writev {
 		return t.writeBuffered(frames)
 	}
 	return t.gather(frames, false)
+}
+
+// keepDeadline moves the socket's write deadline ahead when it is due.
+// TryWriteFrames needs it as much as WriteFrames: the runtime refuses
+// any write, even one that would not wait, once the deadline has passed.
+func (t *tcpTransport) keepDeadline() error {
+	if t.deadline.timeout > 0 {
+		if at, moved := t.deadline.next(); moved {
+			return t.conn.SetWriteDeadline(at)
+		}
+	}
+	return nil
 }
 
 // gather writes the frames' heads and bodies with one writev, waiting for
@@ -232,6 +240,9 @@ func (t *tcpTransport) gather(frames []broker.Outbound, try bool) error {
 func (t *tcpTransport) TryWriteFrames(frames []broker.Outbound) (owed bool, err error) {
 	if t.owed == nil {
 		return false, errors.ErrUnsupported
+	}
+	if err := t.keepDeadline(); err != nil {
+		return false, err
 	}
 	if err := t.gather(frames, true); err != nil {
 		return false, err
