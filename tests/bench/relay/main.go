@@ -44,7 +44,14 @@ func main() {
 	if err != nil {
 		log.Fatalf("relay: %v", err)
 	}
-	r := &relay{subs: map[string][]*subscription{}}
+	r := &relay{
+		subs: map[string][]*subscription{},
+		upgrader: websocket.Upgrader{
+			Subprotocols: []string{"v12.stomp", "v11.stomp", "v10.stomp"},
+			CheckOrigin:  func(*http.Request) bool { return true },
+		},
+		escaper: strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\r", "\\r", ":", "\\c"),
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", r.serve)
 	log.Printf("relay: STOMP over WebSocket on ws://%s/ws", ln.Addr())
@@ -62,9 +69,11 @@ func main() {
 
 // relay holds the subscriptions of every connection, by destination.
 type relay struct {
-	mu     sync.RWMutex
-	subs   map[string][]*subscription
-	msgSeq atomic.Uint64
+	mu       sync.RWMutex
+	subs     map[string][]*subscription
+	msgSeq   atomic.Uint64
+	upgrader websocket.Upgrader
+	escaper  *strings.Replacer // header values, as STOMP 1.2 escapes them
 }
 
 type subscription struct {
@@ -90,13 +99,8 @@ func (c *client) write(b []byte) error {
 	return c.ws.WriteMessage(websocket.TextMessage, b)
 }
 
-var upgrader = websocket.Upgrader{
-	Subprotocols: []string{"v12.stomp", "v11.stomp", "v10.stomp"},
-	CheckOrigin:  func(*http.Request) bool { return true },
-}
-
 func (r *relay) serve(w http.ResponseWriter, req *http.Request) {
-	ws, err := upgrader.Upgrade(w, req, nil)
+	ws, err := r.upgrader.Upgrade(w, req, nil)
 	if err != nil {
 		return
 	}
@@ -157,7 +161,7 @@ func (r *relay) receipt(c *client, f *frame.Frame) bool {
 	if !ok {
 		return true
 	}
-	return c.write([]byte("RECEIPT\nreceipt-id:"+escape(id)+"\n\n\x00")) == nil
+	return c.write([]byte("RECEIPT\nreceipt-id:"+r.escaper.Replace(id)+"\n\n\x00")) == nil
 }
 
 // fanOut writes f as a MESSAGE to each subscriber of its destination, in
@@ -172,12 +176,12 @@ func (r *relay) fanOut(f *frame.Frame) {
 		return
 	}
 	id := strconv.FormatUint(r.msgSeq.Add(1), 10)
-	tail := "\nmessage-id:" + id + "\ndestination:" + escape(dest) +
+	tail := "\nmessage-id:" + id + "\ndestination:" + r.escaper.Replace(dest) +
 		"\ncontent-length:" + strconv.Itoa(len(f.Body)) + "\n\n"
 	var b []byte
 	for _, s := range subs {
 		b = append(b[:0], "MESSAGE\nsubscription:"...)
-		b = append(b, escape(s.id)...)
+		b = append(b, r.escaper.Replace(s.id)...)
 		b = append(b, tail...)
 		b = append(b, f.Body...)
 		b = append(b, 0)
@@ -200,7 +204,3 @@ func (r *relay) unsubscribe(s *subscription) {
 		delete(r.subs, s.dest)
 	}
 }
-
-var escaper = strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\r", "\\r", ":", "\\c")
-
-func escape(s string) string { return escaper.Replace(s) }
