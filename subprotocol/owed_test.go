@@ -1,10 +1,11 @@
+//go:build linux
+
 package subprotocol
 
 import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -43,6 +44,23 @@ func fillTrying(t *testing.T, tw broker.TryWriter, next *int) {
 			extra--
 		}
 	}
+}
+
+// wsPair connects a client to a WebSocket server and returns the
+// server's transport, which reads and discards, and the client.
+func wsPair(t *testing.T, opts WebSocketOptions) (broker.Transport, *websocket.Conn) {
+	t.Helper()
+	trs := make(chan broker.Transport, 1)
+	url := startWS(t, serverFunc(func(tr broker.Transport) {
+		trs <- tr
+		_, _ = io.Copy(io.Discard, tr)
+	}), opts)
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return <-trs, conn
 }
 
 // decodeFrom decodes what read returns, on a goroutine of its own, until
@@ -88,17 +106,7 @@ func checkFrames(t *testing.T, frames <-chan *stomp.Frame, n int) {
 // TestTryWriteWebSocket: writes that never wait, to a client that reads
 // nothing, and then a blocking write, reach it whole and in order.
 func TestTryWriteWebSocket(t *testing.T) {
-	trs := make(chan broker.Transport, 1)
-	url := startWS(t, serverFunc(func(tr broker.Transport) {
-		trs <- tr
-		_, _ = io.Copy(io.Discard, tr)
-	}), WebSocketOptions{OneFramePerMessage: true})
-	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	tr := <-trs
+	tr, conn := wsPair(t, WebSocketOptions{OneFramePerMessage: true})
 	tw := tr.(broker.TryWriter)
 	next := 0
 	fillTrying(t, tw, &next)
@@ -120,20 +128,7 @@ func TestTryWriteWebSocket(t *testing.T) {
 
 // TestTryWriteTCP is TestTryWriteWebSocket over plain STOMP.
 func TestTryWriteTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc, client := socketPair(t)
 	tr := newTCPTransport(sc, nil)
 	defer func() { client.Close(); tr.Close() }()
 	next := 0
@@ -171,7 +166,7 @@ func TestTryWriteAfterIdle(t *testing.T) {
 		checkFrames(t, frames, 2)
 	}
 	t.Run("tcp", func(t *testing.T) {
-		sc, client := tcpPair(t)
+		sc, client := socketPair(t)
 		tr := newTCPTransport(sc, nil)
 		tr.deadline.timeout = timeout
 		defer func() { client.Close(); tr.Close() }()
@@ -182,39 +177,10 @@ func TestTryWriteAfterIdle(t *testing.T) {
 		}))
 	})
 	t.Run("websocket", func(t *testing.T) {
-		trs := make(chan broker.Transport, 1)
-		url := startWS(t, serverFunc(func(tr broker.Transport) {
-			trs <- tr
-			_, _ = io.Copy(io.Discard, tr)
-		}), WebSocketOptions{WriteTimeout: timeout})
-		conn, _, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		check(t, <-trs, decodeFrom(func() ([]byte, error) {
+		tr, conn := wsPair(t, WebSocketOptions{WriteTimeout: timeout})
+		check(t, tr, decodeFrom(func() ([]byte, error) {
 			_, data, err := conn.ReadMessage()
 			return data, err
 		}))
 	})
-}
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		client.Close()
-		t.Fatal(err)
-	}
-	return server, client
 }
