@@ -19,6 +19,24 @@ import (
 	"github.com/go-stomp/stomp/v3"
 )
 
+// kickResumers runs kicker on the resume scripts' connections until the
+// returned function is called; that stops it, waits for it and returns how
+// many connections it closed. Calling it again returns the same count.
+func kickResumers(t *testing.T, p *brokerProc) (stop func() int64) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var kicks atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		kicker(ctx, p.HTTPURL, "resumer-", 700*time.Millisecond, &kicks, t.Logf)
+	}()
+	return func() int64 {
+		cancel()
+		<-done
+		return kicks.Load()
+	}
+}
+
 // kicker closes, from the server side as an operator would (DELETE
 // /api/v1/connections/{id}), every connection whose client-id begins with
 // prefix, every interval until ctx ends, and counts them.
@@ -78,19 +96,12 @@ func TestNodeSTOMPJSResume(t *testing.T) {
 	t.Parallel()
 	node := requireNode(t)
 	p := startBroker(t, "--topic-history", "5000")
-	ctx, stop := context.WithCancel(t.Context())
-	var kicks atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		kicker(ctx, p.HTTPURL, "resumer-", 700*time.Millisecond, &kicks, t.Logf)
-	}()
+	stopKicking := kickResumers(t, p)
 	res := runNodeScript(t, node, 90*time.Second, "resume", p.WSURL)
-	stop()
-	<-done
-	t.Logf("%d connections closed by the test; %v", kicks.Load(), res)
-	if kicks.Load() < 6 {
-		t.Fatalf("only %d connections were closed", kicks.Load())
+	kicks := stopKicking()
+	t.Logf("%d connections closed by the test; %v", kicks, res)
+	if kicks < 6 {
+		t.Fatalf("only %d connections were closed", kicks)
 	}
 }
 
@@ -113,14 +124,8 @@ func TestBrowserSTOMPJSResume(t *testing.T) {
 	defer page.Close()
 
 	br := startChromium(t, 120*time.Second, 800, 600)
-	ctx, stop := context.WithCancel(t.Context())
-	var kicks atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		kicker(ctx, p.HTTPURL, "resumer-", 700*time.Millisecond, &kicks, t.Logf)
-	}()
-	defer func() { stop(); <-done }()
+	stopKicking := kickResumers(t, p)
+	defer stopKicking()
 
 	if err := chromedp.Do(br.ctx, chromedp.Navigate(page.URL+"/resume.html?ws="+url.QueryEscape(p.WSURL))); err != nil {
 		t.Fatal(err)
@@ -146,9 +151,10 @@ func TestBrowserSTOMPJSResume(t *testing.T) {
 	if res.Error != "" {
 		t.Fatalf("the page failed: %s\nconsole:\n%s", res.Error, br.consoleText())
 	}
-	t.Logf("%d connections closed by the test; %v", kicks.Load(), res.Summary)
-	if kicks.Load() < 6 {
-		t.Fatalf("only %d connections were closed", kicks.Load())
+	kicks := stopKicking()
+	t.Logf("%d connections closed by the test; %v", kicks, res.Summary)
+	if kicks < 6 {
+		t.Fatalf("only %d connections were closed", kicks)
 	}
 }
 
